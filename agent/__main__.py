@@ -1,0 +1,5 @@
+"""`python -m dxagent` runs the CLI."""
+
+from dxagent.cli import main
+
+main()

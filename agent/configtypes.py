@@ -1,0 +1,145 @@
+"""Field types for the config: durations such as `30s`, byte sizes and secret references.
+
+Secrets are `{env: NAME}` or `{file: PATH}` references resolved once at load. The resolved
+value lives in a `Secret` whose repr, str and serialisation are masked, so it cannot leak
+into logs, metrics, reports or error messages by accident.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+__all__ = ["Duration", "Secret", "ByteSize", "parse_duration", "parse_bytes", "format_duration"]
+
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+
+
+def parse_duration(value: Any) -> float:
+    """`30s`, `5m`, `1h30m`, `250ms`, `7d` or a plain number of seconds → seconds (float)."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 6h")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip().replace(" ", "")
+        pos, seconds = 0, 0.0
+        for match in _PART.finditer(text):
+            if match.start() != pos:
+                break
+            seconds += float(match.group(1)) * _UNITS[match.group(2)]
+            pos = match.end()
+        if not text or pos != len(text):
+            raise PydanticCustomError(
+                "duration",
+                "invalid duration '{value}': use a number with a unit (ms, s, m, h, d, w) such as 30s, 5m or 6h",
+                {"value": value},
+            )
+    else:
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 6h")
+    if seconds < 0:
+        raise PydanticCustomError("duration", "a duration cannot be negative")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling of a duration, for docs and the sample config."""
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNITS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+_BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+def parse_bytes(value: Any) -> int:
+    """`64KiB`, `10MB`, `1GiB` or a plain integer → bytes."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("bytes", "expected a size such as 64KiB or 10MB")
+    if isinstance(value, int):
+        n = value
+    elif isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]|[bB])?\s*", value)
+        if not m:
+            raise PydanticCustomError("bytes", "invalid size '{value}': use e.g. 64KiB, 10MB, 1GiB", {"value": value})
+        n = int(float(m.group(1)) * _BYTE_UNITS[(m.group(2) or "").lower()])
+    else:
+        raise PydanticCustomError("bytes", "expected a size such as 64KiB or 10MB")
+    if n < 0:
+        raise PydanticCustomError("bytes", "a size cannot be negative")
+    return n
+
+
+ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
+
+
+class Secret:
+    """A resolved secret. Never printed: repr/str give `<secret>`; use `reveal()` to read it."""
+
+    __slots__ = ("_value", "source")
+
+    def __init__(self, value: str, source: str = "inline") -> None:
+        self._value = value
+        self.source = source
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"<secret from {self.source}>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    @classmethod
+    def _validate(cls, value: Any) -> Secret:
+        if isinstance(value, Secret):
+            return value
+        if isinstance(value, str):
+            return cls(value, "inline")
+        if isinstance(value, dict) and len(value) == 1:
+            (key, ref), = value.items()
+            if key == "env" and isinstance(ref, str):
+                if ref not in os.environ:
+                    raise PydanticCustomError(
+                        "secret", "environment variable {name} is not set", {"name": ref}
+                    )
+                return cls(os.environ[ref], f"env {ref}")
+            if key == "file" and isinstance(ref, str):
+                try:
+                    text = Path(ref).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise PydanticCustomError(
+                        "secret", "cannot read secret file {path}: {err}", {"path": ref, "err": exc.strerror or str(exc)}
+                    ) from None
+                return cls(text.rstrip("\r\n"), f"file {ref}")
+        raise PydanticCustomError("secret", "expected a secret reference {{env: NAME}} or {{file: PATH}}")
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            cls._validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(lambda v: "<secret>"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        return {"type": "object", "description": "secret reference: {env: NAME} or {file: PATH}"}

@@ -1,0 +1,169 @@
+"""`tcp`: can we open a TCP connection, how fast, and does the service greet as expected.
+
+Used for any port-level service (SMTP 25, H.323 1720, SSH 22, a database) where speaking the
+protocol is not needed. STARTTLS and certificates belong to the `tls` kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from typing import Literal
+
+from pydantic import Field
+
+from dxagent.config import CheckConfig, Model
+from dxagent.configtypes import ByteSize
+from dxagent.model import Reason, Result, Sample, Status, t
+from dxagent.probe import ProbeContext
+
+__all__ = ["Config", "probe", "judge", "EXAMPLE"]
+
+EXAMPLE = """\
+# Is the provincial mail server's SMTP port open and greeting?
+- id: mail-smtp
+  kind: tcp
+  host: mail.example.gov.vn   # host name or IP address
+  port: 25
+  expect: "^220"              # regular expression the banner must match (optional)
+  thresholds: {warn: 0.5, crit: 2}   # connect time in seconds
+"""
+
+
+class Thresholds(Model):
+    """Connect-time limits in seconds."""
+
+    warn: float | None = Field(None, gt=0, description="Connect time (s) above which the check warns.")
+    crit: float | None = Field(None, gt=0, description="Connect time (s) above which the check is critical.")
+
+
+class Config(CheckConfig):
+    """Open a TCP connection to `host:port`; optionally send a line and expect a reply."""
+
+    kind: Literal["tcp"] = "tcp"
+    host: str = Field(min_length=1, description="Host name or IP address.")
+    port: int = Field(ge=1, le=65535, description="TCP port.")
+    ip_family: Literal["any", "ipv4", "ipv6"] = Field("any", description="Address family to use.")
+    send: str | None = Field(None, description="Text to send after connecting (`\\r\\n` escapes allowed).")
+    expect: str | None = Field(None, description="Regular expression the first reply (banner) must match.")
+    read_limit: ByteSize = Field(4096, ge=1, le=1048576, description="Bytes of the reply read at most.")
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="Connect-time thresholds.")
+
+    def target_label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def judge(cfg: Config, connect_s: float) -> tuple[Status, Reason | None]:
+    """Connect time against the thresholds (pure)."""
+    th = cfg.thresholds
+    if th.crit is not None and connect_s > th.crit:
+        return Status.CRIT, Reason.THRESHOLD
+    if th.warn is not None and connect_s > th.warn:
+        return Status.WARN, Reason.THRESHOLD
+    return Status.OK, None
+
+
+_FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+
+
+async def probe(cfg: Config, ctx: ProbeContext) -> Result:
+    target = cfg.target_label()
+    loop = asyncio.get_running_loop()
+    t0 = time.monotonic()
+    try:
+        infos = await asyncio.wait_for(
+            loop.getaddrinfo(cfg.host, cfg.port, family=_FAMILY[cfg.ip_family], type=socket.SOCK_STREAM),
+            ctx.timeout,
+        )
+    except (socket.gaierror, UnicodeError) as exc:
+        return ctx.result(
+            Status.CRIT, t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=cfg.host, err=_err(exc)),
+            target=target, reason=Reason.DNS,
+            hint=t("Check the name and the DNS servers (`dns` check).", "Kiểm tra tên và máy chủ DNS (kiểm tra `dns`)."),
+            samples=[Sample.of("tcp_connect_success", 0)],
+        )
+    except TimeoutError:
+        return _timeout(ctx, cfg, target, "dns")
+    dns_s = time.monotonic() - t0
+    family, _, _, _, addr = infos[0]
+    remaining = max(0.05, ctx.timeout - dns_s)
+    t1 = time.monotonic()
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(addr[0], addr[1], family=family), remaining
+        )
+    except TimeoutError:
+        return _timeout(ctx, cfg, target, "connect")
+    except OSError as exc:
+        refused = isinstance(exc, ConnectionRefusedError)
+        return ctx.result(
+            Status.CRIT,
+            t("connection refused by {addr}", "{addr} từ chối kết nối", addr=addr[0]) if refused
+            else t("cannot connect to {addr}: {err}", "không kết nối được tới {addr}: {err}", addr=addr[0], err=_err(exc)),
+            target=target, reason=Reason.CONNECT,
+            hint=t("Nothing listens on that port, or a firewall rejects it: check the service and the firewall.",
+                   "Không có dịch vụ nghe trên cổng đó hoặc tường lửa chặn: kiểm tra dịch vụ và tường lửa.") if refused
+            else t("Check the route and the link to the target (`ping` check).", "Kiểm tra định tuyến và đường truyền tới đích (kiểm tra `ping`)."),
+            samples=[Sample.of("tcp_connect_success", 0)],
+            details={"address": addr[0]},
+        )
+    connect_s = time.monotonic() - t1
+    samples = [Sample.of("tcp_connect_success", 1), Sample.of("tcp_connect_seconds", connect_s)]
+    details: dict[str, object] = {"address": addr[0], "dns_seconds": round(dns_s, 6)}
+    try:
+        if cfg.send is not None or cfg.expect is not None:
+            outcome = await _converse(cfg, ctx, reader, writer, remaining - connect_s, details)
+            if outcome is not None:
+                status, summary, reason = outcome
+                return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
+                                  hint=t("The service answered, but not as expected: check what runs on the port.",
+                                         "Dịch vụ có trả lời nhưng không như mong đợi: kiểm tra dịch vụ trên cổng."))
+    finally:
+        writer.close()
+    status, reason = judge(cfg, connect_s)
+    return ctx.result(
+        status,
+        t("connected to {addr} in {ms:.1f} ms", "kết nối tới {addr} trong {ms:.1f} ms", addr=addr[0], ms=connect_s * 1000),
+        target=target, reason=reason, samples=samples, details=details,
+        hint=t("The connection is slow: check link quality (`ping`).", "Kết nối chậm: kiểm tra chất lượng đường truyền (`ping`).")
+        if status != Status.OK else None,
+    )
+
+
+async def _converse(cfg: Config, ctx: ProbeContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                    budget: float, details: dict[str, object]) -> tuple[Status, object, Reason] | None:
+    """Send `send`, read up to `read_limit`, match `expect`; None when all is as expected."""
+    try:
+        if cfg.send is not None:
+            writer.write(cfg.send.encode().decode("unicode_escape").encode("latin-1"))
+            await writer.drain()
+        data = await asyncio.wait_for(reader.read(cfg.read_limit), max(0.05, budget))
+    except TimeoutError:
+        return Status.CRIT, t("connected, but no reply in time", "đã kết nối nhưng không nhận được phản hồi kịp thời"), Reason.TIMEOUT
+    except OSError as exc:
+        return Status.CRIT, t("connection dropped: {err}", "kết nối bị ngắt: {err}", err=_err(exc)), Reason.CONNECT
+    text = data.decode("utf-8", "replace")
+    details["banner"] = text[:200]
+    if cfg.expect is not None and not re.search(cfg.expect, text):
+        return (Status.CRIT, t("reply does not match {pattern!r}: {got!r}", "phản hồi không khớp {pattern!r}: {got!r}",
+                               pattern=cfg.expect, got=text[:80]), Reason.CONTENT)
+    return None
+
+
+def _timeout(ctx: ProbeContext, cfg: Config, target: str, phase: str) -> Result:
+    return ctx.result(
+        Status.CRIT, t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=phase),
+        target=target, reason=Reason.TIMEOUT, samples=[Sample.of("tcp_connect_success", 0)],
+        hint=t("No answer: the host is down, or a firewall drops the packets.",
+               "Không có phản hồi: máy đích tắt hoặc tường lửa chặn gói tin."),
+        details={"phase": phase},
+    )
+
+
+def _err(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc) or type(exc).__name__
