@@ -19,7 +19,12 @@ from dxagent.configtypes import ByteSize
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext
 
-__all__ = ["Config", "probe", "judge", "EXAMPLE"]
+__all__ = ["Config", "probe", "judge", "EXAMPLE", "METRICS"]
+
+METRICS: dict[str, str] = {
+    "tcp_connect_success": "1 if the TCP connection was opened, else 0.",
+    "tcp_connect_seconds": "Time to open the TCP connection, after name resolution.",
+}
 
 EXAMPLE = """\
 # Is the provincial mail server's SMTP port open and greeting?
