@@ -1,0 +1,1 @@
+"""Test package (a package so that shared helpers import as `tests.pki`)."""
