@@ -21,7 +21,7 @@ from dxagent.i18n import LANGS, detect_lang, word
 from dxagent.render import exit_code, table, to_json
 from dxagent.runner import Runner, SelectionError, select
 
-__all__ = ["main", "cli", "resolve_config"]
+__all__ = ["cli", "main", "resolve_config"]
 
 # Subcommands living in their own modules, imported only when used (memory of `run`).
 LAZY_COMMANDS: dict[str, str] = {

@@ -11,20 +11,46 @@ import dataclasses
 import importlib.resources
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dxagent import yamlsrc
-from dxagent.configtypes import Duration
+from dxagent.configtypes import ByteSize, Duration, Secret
 
 __all__ = [
-    "Model", "CheckConfig", "SiteConfig", "ServerConfig", "Config", "ConfigError", "Problem",
-    "load", "load_text", "load_default", "DEFAULT_PATH",
+    "DEFAULT_PATH",
+    "CheckConfig",
+    "Config",
+    "ConfigError",
+    "Model",
+    "Problem",
+    "ServerConfig",
+    "SiteConfig",
+    "StoreConfig",
+    "load",
+    "load_default",
+    "load_text",
 ]
 
 DEFAULT_PATH = Path("/etc/dxagent/dxagent.yml")
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Labels the exporter sets itself (or Prometheus attaches at scrape): a config label must not shadow them.
+RESERVED_LABELS = frozenset({"check", "kind", "target", "reason", "job", "instance"})
+
+
+def _label_map(value: dict[str, str]) -> dict[str, str]:
+    """Metric label names must be valid Prometheus names and not clash with the exporter's own labels."""
+    for name in value:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"label name {name!r} must be letters, digits and '_', not starting with a digit or '__'")
+        if name in RESERVED_LABELS:
+            raise ValueError(f"label name {name!r} is reserved for dxagent/Prometheus; choose another name")
+    return value
+
+
+LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
 
 
 class Model(BaseModel):
@@ -44,7 +70,7 @@ class CheckConfig(Model):
     retries: int = Field(0, ge=0, le=5, description="Quick re-tries that must also fail before a failure is reported.")
     retry_delay: Duration = Field(1.0, ge=0, description="Pause between re-tries.")
     groups: tuple[str, ...] = Field((), description="Group names for `dxagent check --only GROUP` (e.g. `meeting`).")
-    labels: dict[str, str] = Field(default_factory=dict, description="Extra labels on this check's metrics.")
+    labels: LabelMap = Field(default_factory=dict, description="Extra labels on this check's metrics.")
     enabled: bool = Field(True, description="Set false to keep a check in the file without running it.")
 
     def target_label(self) -> str:
@@ -71,27 +97,78 @@ class SiteConfig(Model):
 
 
 class ServerConfig(Model):
-    """The HTTP listener of `dxagent run` (metrics, health, API)."""
+    """The HTTP listener of `dxagent run` (metrics, health, API); see docs/operations.md."""
 
     listen: str = Field(
-        "0.0.0.0:9817",
+        "0.0.0.0:10190",
         pattern=r"^(\[[0-9a-fA-F:.]+\]|[^:\s]*):\d{1,5}$",
-        description="Address:port to listen on. 9817 is unassigned in Prometheus' default port allocations.",
+        description="Address:port to listen on (all IPv4 addresses by default, so the provincial Prometheus "
+        "can scrape; restrict with a firewall and the web config). Port 0 disables the listener.",
     )
     web_config_file: Path | None = Field(
         None, description="exporter-toolkit web config (TLS, basic auth), as for node_exporter."
     )
 
 
+class PushConfig(Model):
+    """Push to a Pushgateway, for sites the provincial Prometheus cannot scrape."""
+
+    url: str | None = Field(
+        None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Pushgateway base URL, e.g. `http://pgw.tinh.example:9091`; unset means no push.",
+    )
+    interval: Duration = Field(60.0, ge=5, description="How often the latest results are pushed.")
+    timeout: Duration = Field(10.0, gt=0, description="Budget for one push.")
+    job: str = Field("dxagent", pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="`job` label of the pushed group.")
+    username: str | None = Field(None, description="Basic-auth user for the Pushgateway (with `password`).")
+    password: Secret | None = Field(None, description="Basic-auth password: `{env: NAME}` or `{file: PATH}`.")
+    ca_file: Path | None = Field(None, description="CA bundle to verify an https Pushgateway (default: system CAs).")
+
+    @model_validator(mode="after")
+    def _auth_pair(self) -> PushConfig:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("set both username and password, or neither")
+        return self
+
+
+class SnapshotConfig(Model):
+    """A JSON file with the latest results (same schema as `check --format json`), for offline reports."""
+
+    enabled: bool = Field(True, description="Write the snapshot file.")
+    path: Path | None = Field(None, description="Where to write it (default: `<state_dir>/snapshot.json`).")
+    interval: Duration = Field(60.0, ge=1, description="Written at most this often, when results changed, and at exit.")
+
+
+class StoreConfig(Model):
+    """The history file under `state_dir` (see docs/history.md): how long and how big."""
+
+    raw_retention: Duration = Field(
+        "35d", gt=0, description="How long every result is kept; older results are rolled up into hourly summaries."
+    )
+    retention: Duration = Field("400d", gt=0, description="How long hourly summaries, transitions and devices are kept.")
+    max_size: ByteSize = Field(
+        "256MiB", ge=1048576, description="Size cap of the history file; the oldest summaries, then results, go first."
+    )
+
+    @model_validator(mode="after")
+    def _raw_within_retention(self) -> StoreConfig:
+        if self.raw_retention > self.retention:
+            raise ValueError("raw_retention must not exceed retention")
+        return self
+
+
 class Config(Model):
     """The whole agent configuration."""
 
     site: SiteConfig = Field(default_factory=SiteConfig, description="Site identity.")
-    labels: dict[str, str] = Field(default_factory=dict, description="Constant labels added to every metric.")
+    labels: LabelMap = Field(default_factory=dict, description="Constant labels added to every metric.")
     lang: Literal["vi", "en"] | None = Field(None, description="Default language for messages (else from $LANG).")
     state_dir: Path = Field(Path("/var/lib/dxagent"), description="Where history and state are kept.")
     concurrency: int = Field(16, ge=1, le=256, description="Checks run at the same time at most.")
     server: ServerConfig = Field(default_factory=ServerConfig, description="HTTP listener of the daemon.")
+    store: StoreConfig = Field(default_factory=StoreConfig, description="History store: retention and size cap.")
+    push: PushConfig = Field(default_factory=PushConfig, description="Pushgateway push (off unless `url` is set).")
+    snapshot: SnapshotConfig = Field(default_factory=SnapshotConfig, description="JSON snapshot file of the latest results.")
     checks: tuple[Any, ...] = Field((), description="The checks; each has `id`, `kind` and the kind's fields.")
     source: str = Field("<memory>", exclude=True, description="(internal) file the config came from.")
 

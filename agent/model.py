@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Status", "Reason", "Text", "t", "Sample", "Result", "worst"]
+__all__ = ["Reason", "Result", "Sample", "Status", "Text", "t", "worst"]
 
 
 class Status(enum.IntEnum):
@@ -41,7 +41,7 @@ def worst(statuses: Iterable[Status]) -> Status:
     return result
 
 
-class Reason(str, enum.Enum):
+class Reason(enum.StrEnum):
     """Why a check failed: a small fixed set, safe to use as a metric label."""
 
     DNS = "dns"
@@ -56,9 +56,6 @@ class Reason(str, enum.Enum):
     INTERNAL = "internal"
     THRESHOLD = "threshold"
     DOWN = "down"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

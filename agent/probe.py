@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from dxagent.model import Reason, Result, Sample, Status, Text
 
-__all__ = ["ProbeContext", "run_blocking", "DaemonExecutor"]
+__all__ = ["DaemonExecutor", "ProbeContext", "run_blocking"]
 
 T = TypeVar("T")
 

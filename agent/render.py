@@ -19,7 +19,7 @@ from dxagent import __version__
 from dxagent.i18n import word
 from dxagent.model import Result, Status, worst
 
-__all__ = ["document", "to_json", "table", "exit_code", "SCHEMA_VERSION"]
+__all__ = ["SCHEMA_VERSION", "document", "exit_code", "table", "to_json"]
 
 SCHEMA_VERSION = 1
 
@@ -92,7 +92,8 @@ def table(results: Sequence[Result], lang: str, colour: bool, verbose: bool = Fa
                 lines.append(indent + style(f"{key}: {clip(text, summary_w - len(key) - 2)}", dim=True))
             for s in r.samples:
                 labels = ",".join(f'{k}="{v}"' for k, v in s.labels)
-                lines.append(indent + style(f"{s.name}{{{labels}}} {_fmt_value(s.value)}", dim=True))
+                name = f"{s.name}{{{labels}}}" if labels else s.name
+                lines.append(indent + style(f"{name} {_fmt_value(s.value)}", dim=True))
     counts = {s: sum(1 for r in results if r.status == s) for s in Status}
     total = word("total", lang, ok=counts[Status.OK], warn=counts[Status.WARN], crit=counts[Status.CRIT],
                  unknown=counts[Status.UNKNOWN], secs=elapsed, code=exit_code(results))

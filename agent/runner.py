@@ -19,7 +19,7 @@ from dxagent.configtypes import format_duration
 from dxagent.model import Reason, Result, Status, t
 from dxagent.probe import ProbeContext
 
-__all__ = ["Runner", "select", "SelectionError", "probe_budget"]
+__all__ = ["Runner", "SelectionError", "probe_budget", "select"]
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Source", "YamlError", "load", "line_of"]
+__all__ = ["Source", "YamlError", "line_of", "load"]
 
 
 class YamlError(Exception):
@@ -92,7 +92,6 @@ def line_of(node: yaml.Node | None, loc: Sequence[str | int]) -> int | None:
                 if isinstance(key, yaml.ScalarNode) and key.value == str(part):
                     current = value
                     break
-        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int):
-            if 0 <= part < len(current.value):
-                current = current.value[part]
+        elif isinstance(current, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(current.value):
+            current = current.value[part]
     return current.start_mark.line + 1

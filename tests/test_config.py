@@ -1,0 +1,172 @@
+"""Config loading: every error class names file, line and field; good files load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dxagent.config import ConfigError, load, load_default, load_text
+from dxagent.configdoc import reference_markdown, sample_text
+from dxagent.configtypes import Secret, format_duration, parse_duration
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GOOD = """\
+site: {id: hn-test, name: Test, province: ha-noi, staff: 10}
+checks:
+  - id: web
+    kind: tcp
+    host: 127.0.0.1
+    port: 80
+    interval: 5m
+    timeout: 1500ms
+"""
+
+# (yaml text, expected line, expected field, fragment of the message)
+BAD = [
+    ("site: {id: x}\nfoo: 1\n", 2, "foo", "unknown field"),
+    ("site:\n  id: x\n  colour: red\n", 3, "site.colour", "unknown field"),
+    ("site:\n  id: x\n  staff: many\n", 3, "site.staff", "valid integer"),
+    ("site:\n  id: Bad Id\n", 2, "site.id", "lowercase"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n  - id: a\n    kind: tcp\n    host: h\n    port: 2\n",
+     6, "checks[1].id", "duplicate check id 'a'"),
+    ("checks:\n  - id: a\n    kind: telepathy\n", 3, "checks[0].kind", "unknown kind 'telepathy'"),
+    ("checks:\n  - id: a\n    host: h\n", 2, "checks[0].kind", "missing"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    interval: 5 minutes\n", 6, "checks[0].interval",
+     "invalid duration"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    timeout: -3s\n", 6, "checks[0].timeout", "invalid duration"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 70000\n", 5, "checks[0].port", "less than or equal to 65535"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    bogus: 1\n", 6, "checks[0].bogus", "unknown field"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n", 2, "checks[0].port", "Field required"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    interval: 5s\n    timeout: 10s\n", 2, "checks[0]",
+     "must not exceed interval"),
+    ("checks:\n  - id: a\n    kind: dns\n    name: x\n    record_type: MX\n", 2, "checks[0]", "needs `server`"),
+    ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    thresholds: {warn: fast}\n", 6, "checks[0].thresholds.warn",
+     "valid number"),
+    ("checks: {a: 1}\n", 1, "checks", "expected a list"),
+    ("- just\n- a list\n", 1, "", "must be a YAML mapping"),
+    ("site: {id: x\n", 2, "", "invalid YAML"),
+    ("site: {id: x}\nsite: {id: y}\n", 2, "", "duplicate key 'site'"),
+    ("lang: fr\n", 1, "lang", "'vi' or 'en'"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "field", "fragment"), BAD)
+def test_bad_config_names_line_and_field(text: str, line: int, field: str, fragment: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(text, "site.yml")
+    problems = info.value.problems
+    assert any(p.line == line and p.field == field and fragment in p.message for p in problems), problems
+    assert all(p.file == "site.yml" for p in problems)
+    assert str(info.value).startswith(f"site.yml:{problems[0].line}")
+
+
+def test_all_problems_reported_at_once() -> None:
+    text = "site: {id: x, foo: 1}\nchecks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 0\n  - id: b\n    kind: nope\n"
+    with pytest.raises(ConfigError) as info:
+        load_text(text, "f.yml")
+    fields = {p.field for p in info.value.problems}
+    assert {"site.foo", "checks[0].port", "checks[1].kind"} <= fields
+
+
+def test_good_config_loads() -> None:
+    cfg = load_text(GOOD, "good.yml")
+    assert cfg.site.id == "hn-test" and cfg.site.staff == 10
+    (check,) = cfg.checks
+    assert check.kind == "tcp" and check.interval == 300 and check.timeout == 1.5
+    assert cfg.source == "good.yml"
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_text(GOOD)
+    with pytest.raises(Exception, match="frozen"):
+        cfg.site.id = "other"  # type: ignore[misc]
+
+
+def test_unreadable_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load(tmp_path / "missing.yml")
+    with pytest.raises(ConfigError, match="cannot read"):
+        load(tmp_path)
+    bad = tmp_path / "latin1.yml"
+    bad.write_bytes(b"site: {name: \xe0}\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load(bad)
+
+
+def test_empty_file_is_an_empty_config(tmp_path: Path) -> None:
+    p = tmp_path / "empty.yml"
+    p.write_text("")
+    assert load(p).checks == ()
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("5m", 300), ("6h", 21600), ("1h30m", 5400), ("250ms", 0.25),
+                                               ("7d", 604800), (12, 12), ("1.5s", 1.5)])
+def test_durations(text: str | int, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_format_duration_round_trips() -> None:
+    for s in (0.25, 1, 30, 90, 300, 3600, 86400, 604800):
+        assert parse_duration(format_duration(s)) == s
+
+
+def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DX_TEST_SECRET", "s3cr3t-env")
+    f = tmp_path / "pw"
+    f.write_text("s3cr3t-file\n")
+    assert Secret._validate({"env": "DX_TEST_SECRET"}).reveal() == "s3cr3t-env"
+    secret = Secret._validate({"file": str(f)})
+    assert secret.reveal() == "s3cr3t-file"
+    assert "s3cr3t" not in repr(secret) and "s3cr3t" not in str(secret)
+
+
+def test_secret_errors_name_the_field_not_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import Field
+
+    from dxagent.config import Model
+
+    class WithSecret(Model):
+        password: Secret = Field(description="x")
+
+    monkeypatch.delenv("DX_MISSING", raising=False)
+    with pytest.raises(Exception, match="environment variable DX_MISSING is not set"):
+        WithSecret.model_validate({"password": {"env": "DX_MISSING"}})
+    with pytest.raises(Exception, match="cannot read secret file"):
+        WithSecret.model_validate({"password": {"file": str(tmp_path / "nope")}})
+    dumped = WithSecret.model_validate({"password": "hunter2"}).model_dump_json()
+    assert "hunter2" not in dumped
+
+
+def test_default_config_loads() -> None:
+    cfg = load_default()
+    kinds = {c.kind for c in cfg.checks}
+    assert {"system", "dns"} <= kinds
+
+
+def test_sample_config_loads_and_covers_every_kind(tmp_path: Path) -> None:
+    from dxagent import checks
+
+    cfg = load_text(sample_text(), "sample.yml")
+    assert {c.kind for c in cfg.checks} == set(checks.KINDS)
+
+
+def test_config_reference_is_current() -> None:
+    doc = ROOT / "docs" / "config-reference.md"
+    assert doc.read_text(encoding="utf-8") == reference_markdown(), (
+        "docs/config-reference.md is stale: run `python -m dxagent.configdoc docs/config-reference.md`"
+    )
+
+
+def test_config_check_cli_exit_code_and_no_traceback(tmp_path: Path) -> None:
+    p = tmp_path / "bad.yml"
+    p.write_text("site:\n  id: x\n  foo: 1\n")
+    proc = subprocess.run([sys.executable, "-m", "dxagent", "config", "check", str(p)], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "NO_COLOR": "1"})
+    assert proc.returncode == 2
+    assert f"{p}:3: site.foo: unknown field" in proc.stderr
+    assert "Traceback" not in proc.stderr
