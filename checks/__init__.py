@@ -19,6 +19,12 @@ KINDS: dict[str, str] = {
     "system": "dxagent.checks.system",
     "dns": "dxagent.checks.dns",
     "tcp": "dxagent.checks.tcp",
+    "ping": "dxagent.checks.ping",
+    "snmp": "dxagent.checks.snmp",
+    "sip": "dxagent.checks.sip",
+    "throughput": "dxagent.checks.throughput",
+    "tls": "dxagent.checks.tls",
+    "inventory": "dxagent.checks.inventory",
 }
 
 
