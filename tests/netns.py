@@ -33,6 +33,7 @@ Use it from a test module (tests/ is on sys.path when pytest runs with tests/con
         ...                                    # ping a.v4 from the test process
         assert lab.dropped(a) == sent - received
         lab.run_in(a, "ip", "-j", "route")     # any command inside the namespace (CompletedProcess)
+        lab.write_etc(a, "resolv.conf", "nameserver 127.0.0.1\n")   # run_in sees it as /etc/resolv.conf
 
 Cleanup: `NetLab.close()` (the `with` exit) deletes every namespace and bridge it made; an
 `atexit` hook does the same if the test process dies of an exception outside the fixture, and
@@ -166,6 +167,7 @@ class NetLab:
             raise RuntimeError(reason)
         self._namespaces: list[str] = []
         self._bridges: list[str] = []
+        self._etc: list[Path] = []
         self._count = 0
         self._closed = False
         sweep_stale()
@@ -229,6 +231,19 @@ class NetLab:
                     total += int(expr["counter"]["packets"])
         return total
 
+    def write_etc(self, host: Host, name: str, text: str) -> Path:
+        """Give the host its own /etc/<name> (e.g. `resolv.conf`, `hosts`) for `run_in` commands.
+
+        `ip netns exec` bind-mounts /etc/netns/<ns>/<name> over /etc/<name>, so a process run in
+        the namespace resolves names with it, and never asks the machine's real DNS server.
+        """
+        folder = Path("/etc/netns") / host.ns
+        folder.mkdir(parents=True, exist_ok=True)
+        self._etc.append(folder)
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
     def set_link(self, host: Host, up: bool) -> None:
         """Set the host's eth0 up or down (inside its namespace)."""
         self.run_in(host, "ip", "link", "set", host.ifname, "up" if up else "down")
@@ -242,6 +257,8 @@ class NetLab:
             _run("ip", "netns", "del", ns, check=False)
         for br in reversed(self._bridges):
             _run("ip", "link", "del", br, check=False)
+        for folder in self._etc:
+            shutil.rmtree(folder, ignore_errors=True)
         with contextlib.suppress(Exception):
             atexit.unregister(self.close)
 
@@ -288,6 +305,7 @@ def sweep_stale() -> None:
         m = _NAME.match(name)
         if m and not _alive(int(m.group(1))):
             _run("ip", "netns", "del", name, check=False)
+            shutil.rmtree(Path("/etc/netns") / name, ignore_errors=True)
     for link in json.loads(_run("ip", "-j", "link", check=False).stdout or "[]"):
         name = link.get("ifname", "")
         m = _NAME.match(name)
