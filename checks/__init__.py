@@ -20,7 +20,6 @@ KINDS: dict[str, str] = {
     "dns": "dxagent.checks.dns",
     "tcp": "dxagent.checks.tcp",
     "ping": "dxagent.checks.ping",
-    "ping": "dxagent.checks.ping",
     "snmp": "dxagent.checks.snmp",
     "sip": "dxagent.checks.sip",
     "throughput": "dxagent.checks.throughput",
