@@ -1,0 +1,161 @@
+"""Real loopback servers for the tls kind's tests, beyond the HTTPS server in tests/pki.py.
+
+- `hanging_server()`: accepts TCP and never speaks (a hostile or hung TLS endpoint).
+- `mail_starttls_server(proto, ctx)`: a tiny IMAP or POP3 server speaking just enough protocol to
+  upgrade with STARTTLS/STLS, then a real TLS handshake (`StreamWriter.start_tls`).
+- `smtp_server(ctx)`: a real aiosmtpd SMTP server offering STARTTLS.
+- `blackbox_exporter(config)`: the Debian prometheus-blackbox-exporter on a loopback port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from tests.pki import Leaf, free_port
+
+__all__ = ["hanging_server", "mail_starttls_server", "smtp_server", "blackbox_exporter", "server_context", "scrape"]
+
+
+def server_context(leaf: Leaf, *, send_chain: bool = True) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(leaf.chain if send_chain else leaf.cert), str(leaf.key))
+    return ctx
+
+
+@contextlib.contextmanager
+def hanging_server() -> Iterator[int]:
+    """A listener that accepts connections and holds them open silently; yields its port."""
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(0.1)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+            except (TimeoutError, OSError):
+                continue
+            held.append(conn)
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield int(srv.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        srv.close()
+
+
+@contextlib.asynccontextmanager
+async def mail_starttls_server(proto: str, ctx: ssl.SSLContext, *, refuse: bool = False) -> AsyncIterator[int]:
+    """An IMAP (`proto="imap"`) or POP3 (`"pop3"`) server that upgrades to TLS on request."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if proto == "imap":
+                writer.write(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] dxagent test IMAP ready\r\n")
+                line = await reader.readline()
+                if not line.upper().startswith(b"A001 STARTTLS"):
+                    writer.write(b"a001 BAD expected STARTTLS\r\n")
+                    return
+                writer.write(b"a001 NO STARTTLS disabled\r\n" if refuse else b"a001 OK Begin TLS negotiation now\r\n")
+            else:
+                writer.write(b"+OK dxagent test POP3 ready\r\n")
+                line = await reader.readline()
+                if line.strip().upper() != b"STLS":
+                    writer.write(b"-ERR expected STLS\r\n")
+                    return
+                writer.write(b"-ERR STLS disabled\r\n" if refuse else b"+OK Begin TLS negotiation\r\n")
+            await writer.drain()
+            if not refuse:
+                await writer.start_tls(ctx)
+                await reader.read(1024)  # until the client closes
+        except (OSError, ssl.SSLError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield int(server.sockets[0].getsockname()[1])
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@contextlib.contextmanager
+def smtp_server(ctx: ssl.SSLContext) -> Iterator[int]:
+    """A real aiosmtpd server on 127.0.0.1 that advertises and performs STARTTLS; yields its port."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.handlers import Sink
+
+    port = free_port()
+    controller = Controller(Sink(), hostname="127.0.0.1", port=port, tls_context=ctx, ready_timeout=5)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def scrape(url: str, timeout: float = 10) -> dict[str, float]:
+    """Fetch a Prometheus text page and return {series (name plus labels): value}, comments skipped."""
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # loopback only
+        text = resp.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            out[series] = float(value)
+    return out
+
+
+@contextlib.contextmanager
+def blackbox_exporter(config: str, workdir: Path) -> Iterator[str]:
+    """Run prometheus-blackbox-exporter with `config` on a loopback port; yields its base URL."""
+    binary = shutil.which("prometheus-blackbox-exporter")
+    if binary is None:
+        import pytest
+
+        pytest.skip("prometheus-blackbox-exporter is not installed (apt-get install prometheus-blackbox-exporter)")
+    cfg = workdir / "blackbox.yml"
+    cfg.write_text(config)
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                urllib.request.urlopen(base + "/-/healthy", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    err = proc.stderr.read().decode() if proc.stderr else ""
+                    raise RuntimeError(f"blackbox_exporter did not start: {err[-500:]}") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
