@@ -1,0 +1,274 @@
+"""`snmp`: a router's or switch's system group and IF-MIB interfaces over SNMP v2c or v3.
+
+One result for the device (reachable, uptime, restart) plus one per selected interface (target
+`host/ifName`), so a down uplink is its own line and its own alert. Rates (bits/s, errors/s)
+come from counter deltas between runs, kept in `ctx.state`. pysnmp is imported only when the
+probe runs (see `_snmpclient`), so agents without SNMP checks do not pay its memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import time
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dxagent.checks import _snmpif as ifmib
+from dxagent.checks._snmpclient import Credentials, Session, SnmpError
+from dxagent.config import CheckConfig, Model
+from dxagent.configtypes import Duration, Secret
+from dxagent.model import Reason, Result, Status
+from dxagent.probe import ProbeContext
+
+from ._snmpresults import device_failure, device_result, interface_result, missing_result
+
+__all__ = ["Config", "Thresholds", "probe", "judge_interface", "EXAMPLE", "METRICS"]
+
+METRICS: dict[str, str] = {
+    "snmp_up": "1 if the SNMP agent answered the system-group query, else 0.",
+    "snmp_uptime_seconds": "sysUpTime: time since the SNMP agent (re)started.",
+    "snmp_interface_admin_up": "1 if ifAdminStatus is up.",
+    "snmp_interface_oper_up": "1 if ifOperStatus is up.",
+    "snmp_interface_speed_bits_per_second": "Interface speed from ifHighSpeed (or ifSpeed).",
+    "snmp_interface_receive_bits_per_second": "Received bits per second between the last two runs.",
+    "snmp_interface_transmit_bits_per_second": "Transmitted bits per second between the last two runs.",
+    "snmp_interface_utilization_ratio": "Bits per second divided by the interface speed, per direction.",
+    "snmp_interface_errors_per_second": "ifInErrors/ifOutErrors increase per second, per direction.",
+    "snmp_interface_discards_per_second": "ifInDiscards/ifOutDiscards increase per second, per direction.",
+    "snmp_interface_receive_bytes_total": "ifHCInOctets (or ifInOctets): bytes received, as the device counts.",
+    "snmp_interface_transmit_bytes_total": "ifHCOutOctets (or ifOutOctets): bytes sent, as the device counts.",
+}
+
+EXAMPLE = """\
+# The commune router's uplink to the province, over SNMPv3 (authPriv).
+- id: router-uplink
+  kind: snmp
+  host: 192.0.2.1
+  version: v3
+  user: dxagent
+  security_level: authPriv
+  auth_protocol: SHA
+  auth_key: change-me-auth-key     # better {env: SNMP_AUTH_KEY} or {file: /etc/dxagent/snmp-auth}
+  priv_protocol: AES
+  priv_key: change-me-priv-key     # better {env: SNMP_PRIV_KEY} or {file: /etc/dxagent/snmp-priv}
+  interfaces: [ge-0/0/0]           # only the uplink (exact ifName or ifDescr)
+  thresholds: {utilization_warn: 0.8, utilization_crit: 0.95}
+"""
+
+SecurityLevel = Literal["noAuthNoPriv", "authNoPriv", "authPriv"]
+AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
+PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C"]
+
+
+class Thresholds(Model):
+    """Per-interface limits; utilization and error/discard rates apply to either direction."""
+
+    utilization_warn: float | None = Field(0.8, gt=0, le=1, description="Utilization ratio (0-1) above which an interface warns.")
+    utilization_crit: float | None = Field(0.95, gt=0, le=1, description="Utilization ratio above which it is critical.")
+    errors_warn: float | None = Field(1.0, ge=0, description="Errors per second (in or out) above which it warns.")
+    errors_crit: float | None = Field(None, ge=0, description="Errors per second above which it is critical.")
+    discards_warn: float | None = Field(None, ge=0, description="Discards per second above which it warns.")
+    discards_crit: float | None = Field(None, ge=0, description="Discards per second above which it is critical.")
+    oper_down: Literal["crit", "warn"] = Field(
+        "crit", description="Status of an interface that is administratively up but operationally down.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Thresholds:
+        for name in ("utilization", "errors", "discards"):
+            warn, crit = getattr(self, name + "_warn"), getattr(self, name + "_crit")
+            if warn is not None and crit is not None and warn > crit:
+                raise ValueError(f"{name}_warn ({warn}) must not exceed {name}_crit ({crit})")
+        return self
+
+
+class Config(CheckConfig):
+    """Query an SNMP agent's system group and interface table."""
+
+    kind: Literal["snmp"] = "snmp"
+    host: str = Field(min_length=1, description="Agent host name or IP address.")
+    port: int = Field(161, ge=1, le=65535, description="Agent UDP port.")
+    version: Literal["v2c", "v3"] = Field(description="SNMP version: `v2c` (community) or `v3` (user-based security).")
+    community: Secret | None = Field(None, description="v2c community (a secret reference).")
+    user: str | None = Field(None, min_length=1, max_length=32, description="v3 user name.")
+    security_level: SecurityLevel = Field("authPriv", description="v3 security level.")
+    auth_protocol: AuthProtocol = Field("SHA", description="v3 authentication protocol.")
+    auth_key: Secret | None = Field(None, description="v3 authentication passphrase (8+ characters; a secret reference).")
+    priv_protocol: PrivProtocol = Field(
+        "AES", description="v3 privacy protocol (`AES192`/`AES256`: Blumenthal as Net-SNMP; `…C`: Cisco key extension).")
+    priv_key: Secret | None = Field(None, description="v3 privacy passphrase (8+ characters; a secret reference).")
+    context: str = Field("", description="v3 context name (rarely needed).")
+    request_timeout: Duration = Field(1.0, gt=0, le=30, description="Wait for one SNMP response.")
+    request_retries: int = Field(1, ge=0, le=5, description="Re-sends of an unanswered SNMP request.")
+    max_repetitions: int = Field(25, ge=1, le=100, description="GETBULK max-repetitions (rows per request).")
+    interfaces: tuple[str, ...] = Field((), description="Report only these interfaces (exact ifName or ifDescr); missing ones are critical.")
+    include: str | None = Field(None, description="Regular expression the whole ifName must match.")
+    exclude: str | None = Field(None, description="Regular expression excluding interfaces by ifName.")
+    oper_up_only: bool = Field(False, description="Report only interfaces that are operationally up.")
+    max_interfaces: int = Field(64, ge=0, le=1024, description="At most this many interface results (0 = device only).")
+    thresholds: Thresholds = Field(default_factory=Thresholds, description="Interface thresholds.")
+
+    def target_label(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return host if self.port == 161 else f"{host}:{self.port}"
+
+    @field_validator("include", "exclude")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _security(self) -> Config:
+        v3_fields = [n for n in ("user", "auth_key", "priv_key") if getattr(self, n) is not None]
+        if self.version == "v2c":
+            if self.community is None:
+                raise ValueError("version v2c needs `community` (e.g. community: {env: SNMP_COMMUNITY})")
+            if v3_fields:
+                raise ValueError(f"version v2c uses `community` only; remove {', '.join(v3_fields)} or set version: v3")
+        else:
+            if self.community is not None:
+                raise ValueError("version v3 does not use `community`; remove it or set version: v2c")
+            if self.user is None:
+                raise ValueError("version v3 needs `user`")
+            needs_auth = self.security_level in ("authNoPriv", "authPriv")
+            needs_priv = self.security_level == "authPriv"
+            for name, needed in (("auth_key", needs_auth), ("priv_key", needs_priv)):
+                key = getattr(self, name)
+                if needed and key is None:
+                    raise ValueError(f"security_level {self.security_level} needs `{name}`")
+                if not needed and key is not None:
+                    raise ValueError(f"security_level {self.security_level} does not use `{name}`; remove it or raise the level")
+                if key is not None and len(key.reveal()) < 8:
+                    raise ValueError(f"`{name}` must be at least 8 characters (RFC 3414)")
+        if self.request_timeout * (self.request_retries + 1) > self.timeout:
+            raise ValueError("request_timeout × (request_retries + 1) must not exceed timeout")
+        return self
+
+    def credentials(self) -> Credentials:
+        """Plain credentials for the client (the only place secrets are revealed)."""
+        return Credentials(
+            version=self.version,
+            community=self.community.reveal() if self.community else "",
+            user=self.user or "", level=self.security_level,
+            auth_protocol=self.auth_protocol, auth_key=self.auth_key.reveal() if self.auth_key else "",
+            priv_protocol=self.priv_protocol, priv_key=self.priv_key.reveal() if self.priv_key else "",
+            context=self.context,
+        )
+
+
+def judge_interface(iface: ifmib.Interface, rates: ifmib.Rates | None,
+                    th: Thresholds) -> tuple[Status, Reason | None, list[str]]:
+    """One interface against the thresholds (pure) → status, reason, problems (English keys).
+
+    Administratively down interfaces are OK: someone shut them on purpose. Admin up but oper not
+    up is the failure a technician must see (cable, far end, SFP).
+    """
+    if iface.admin_up is False:
+        return Status.OK, None, []
+    if not iface.oper_up:
+        if iface.oper_status in ("down", "lowerLayerDown", "notPresent"):
+            return (Status.CRIT if th.oper_down == "crit" else Status.WARN), Reason.DOWN, ["oper_down"]
+        return Status.WARN, Reason.DOWN, ["oper_" + iface.oper_status]
+    status, problems = Status.OK, []
+    if rates is not None:
+        util = [u for u in rates.utilization(iface.speed_bps) if u is not None]
+        errors = [e for e in (rates.in_errors, rates.out_errors) if e is not None]
+        discards = [d for d in (rates.in_discards, rates.out_discards) if d is not None]
+        for name, values in (("utilization", util), ("errors", errors), ("discards", discards)):
+            if not values:
+                continue
+            top = max(values)
+            crit, warn = getattr(th, name + "_crit"), getattr(th, name + "_warn")
+            if crit is not None and top > crit:
+                status = Status.CRIT
+                problems.append(name)
+            elif warn is not None and top > warn:
+                status = max(status, Status.WARN)
+                problems.append(name)
+    return status, (Reason.THRESHOLD if problems else None), problems
+
+
+async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
+    target = cfg.target_label()
+    loop = asyncio.get_running_loop()
+    deadline = time.monotonic() + ctx.timeout
+    phase = "dns"
+    try:
+        infos = await asyncio.wait_for(loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM), ctx.timeout)
+    except (socket.gaierror, UnicodeError) as exc:
+        return [device_failure(ctx, cfg, target, "dns", str(exc.args[-1]) if exc.args else str(exc))]
+    except TimeoutError:
+        return [device_failure(ctx, cfg, target, "timeout", "name resolution", phase=phase)]
+    address = str(infos[0][4][0])
+    try:
+        async with Session(address, cfg.port, cfg.credentials(), timeout=cfg.request_timeout,
+                           retries=cfg.request_retries) as session:
+            phase = "system"
+            system = await asyncio.wait_for(session.get(list(SYSTEM.values())), max(0.05, deadline - time.monotonic()))
+            table: dict[str, dict[tuple[int, ...], object]] = {}
+            if cfg.max_interfaces > 0:
+                phase = "interfaces"
+                cols = await asyncio.wait_for(
+                    session.walk_columns(list(ifmib.COLUMNS.values()), cfg.max_repetitions),
+                    max(0.05, deadline - time.monotonic()))
+                table = {name: cols[oid] for name, oid in ifmib.COLUMNS.items()}
+            requests = session.requests
+    except SnmpError as exc:
+        return [device_failure(ctx, cfg, target, exc.kind, exc.detail, phase=phase)]
+    except TimeoutError:
+        return [device_failure(ctx, cfg, target, "timeout", "budget", phase=phase)]
+    return _results(cfg, ctx, target, address, system, table, requests)
+
+
+SYSTEM = {
+    "descr": (1, 3, 6, 1, 2, 1, 1, 1, 0),
+    "object_id": (1, 3, 6, 1, 2, 1, 1, 2, 0),
+    "uptime": (1, 3, 6, 1, 2, 1, 1, 3, 0),
+    "name": (1, 3, 6, 1, 2, 1, 1, 5, 0),
+}
+
+
+def _results(cfg: Config, ctx: ProbeContext, target: str, address: str, system: dict[tuple[int, ...], object],
+             table: dict[str, dict[tuple[int, ...], object]], requests: int) -> list[Result]:
+    """Turn what was read into the device result and the interface results; update ctx.state."""
+    now = time.monotonic()
+    uptime = system.get(SYSTEM["uptime"])
+    ticks = uptime if isinstance(uptime, int) else None
+    prev = ctx.state.get("snapshot")
+    elapsed = now - float(prev["time"]) if prev else 0.0
+    restarted = ifmib.uptime_restarted(prev.get("uptime") if prev else None, ticks, elapsed)
+    ifaces = ifmib.interfaces_from_table(table) if table else []
+    chosen, missing, dropped = ifmib.select(
+        ifaces, names=cfg.interfaces, include=cfg.include, exclude=cfg.exclude,
+        oper_up_only=cfg.oper_up_only, limit=cfg.max_interfaces)
+    rates = ifmib.compute_rates(prev, ifaces, now, restarted)
+    ctx.state["snapshot"] = ifmib.snapshot(ifaces, now, ticks)
+    facts = {
+        "address": address,
+        "sys_name": ifmib.clean_text(system.get(SYSTEM["name"]), 255),
+        "sys_descr": ifmib.clean_text(system.get(SYSTEM["descr"]), 255),
+        "sys_object_id": system.get(SYSTEM["object_id"]) if isinstance(system.get(SYSTEM["object_id"]), str) else None,
+        "uptime_seconds": None if ticks is None else ticks / 100,
+        "previous_uptime_seconds": prev.get("uptime") / 100 if restarted and prev and prev.get("uptime") else None,
+        "restarted": restarted,
+        "requests": requests,
+        "interfaces_total": len(ifaces),
+        "interfaces_selected": len(chosen),
+        "interfaces_dropped_by_limit": dropped,
+        "rates": "first run: totals only" if prev is None else ("agent restarted: no rates this run" if restarted else "ok"),
+    }
+    results = [device_result(ctx, cfg, target, facts, ifaces, chosen)]
+    for iface in chosen:
+        r = rates.get(iface.index)
+        status, reason, problems = judge_interface(iface, r, cfg.thresholds)
+        results.append(interface_result(ctx, target, iface, r, status, reason, problems))
+    results.extend(missing_result(ctx, target, name, ifaces) for name in missing)
+    return results
+
