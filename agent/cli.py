@@ -139,12 +139,19 @@ def config_check(path: Path | None) -> None:
 
 @config_group.command("init")
 @click.argument("path", required=False, type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--template", type=click.Choice(["full", "commune", "province"]), default="full", show_default=True,
+              help="full: every kind, commented; commune/province: a ready starting point for that kind of site.")
 @click.option("--force", is_flag=True, help="Overwrite an existing file.")
-def config_init(path: Path | None, force: bool) -> None:
-    """Write a fully commented sample config to PATH (or print it)."""
+def config_init(path: Path | None, template: str, force: bool) -> None:
+    """Write a commented sample config to PATH (or print it)."""
+    import importlib.resources
+
     from dxagent.configdoc import sample_text
 
-    text = sample_text()
+    if template == "full":
+        text = sample_text()
+    else:
+        text = importlib.resources.files("dxagent.defaults").joinpath(f"{template}.yml").read_text(encoding="utf-8")
     if path is None:
         click.echo(text, nl=False)
         return
