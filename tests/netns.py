@@ -15,10 +15,9 @@ X is chosen free (no address in 10.203.X.0/24 on any root-namespace interface) u
 so parallel test processes never share a subnet. `lan.absent_v4()` gives an address inside the
 subnet that no host owns (ICMP to it is lost: useful for 100 % loss tests).
 
-Use it from a test module (tests/ is on sys.path when pytest runs with tests/conftest.py; else add
-`sys.path.insert(0, str(Path(__file__).resolve().parents[1]))` before the import)::
+Use it from a test module::
 
-    import netns
+    from tests import netns
 
     @pytest.fixture
     def lab():
