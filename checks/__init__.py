@@ -24,6 +24,7 @@ KINDS: dict[str, str] = {
     "sip": "dxagent.checks.sip",
     "throughput": "dxagent.checks.throughput",
     "tls": "dxagent.checks.tls",
+    "http": "dxagent.checks.http",
     "inventory": "dxagent.checks.inventory",
 }
 

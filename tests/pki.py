@@ -215,6 +215,7 @@ class OkHandler(BaseHTTPRequestHandler):
     """Answers every GET/HEAD/POST with 200 and a small HTML page titled "dxagent test"."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are separate writes: avoid the 40 ms delayed-ACK stall
     BODY = b"<!doctype html><html><head><title>dxagent test</title></head><body>ok</body></html>"
 
     def _reply(self) -> None:

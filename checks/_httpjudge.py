@@ -1,0 +1,307 @@
+"""The pure half of the `http` kind: what was measured → status, reason, summary and hint.
+
+Kept apart from the I/O so that every verdict (status ranges, content rules, thresholds, each
+failure phase) is unit-tested without sockets, and the messages live in one place, in English and
+Vietnamese, each telling a technician what to do next.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+from dxagent.model import Reason, Status, Text, t
+
+__all__ = ["Failure", "Measurement", "Verdict", "judge", "parse_status_spec", "status_matches"]
+
+
+def parse_status_spec(value: object) -> str:
+    """`200`, `"200-299"` or `"2xx"` → its normal spelling; ValueError names what is wrong."""
+    text = str(value).strip().lower() if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+    if text is None:
+        raise ValueError("a status is a code (200), a range (\"200-299\") or a class (\"2xx\")")
+    if re.fullmatch(r"[1-5]xx", text):
+        return text
+    m = re.fullmatch(r"(\d{3})(?:\s*-\s*(\d{3}))?", text)
+    if not m:
+        raise ValueError(f"invalid status {value!r}: use a code (200), a range (\"200-299\") or a class (\"2xx\")")
+    low, high = int(m.group(1)), int(m.group(2) or m.group(1))
+    if not (100 <= low <= 599 and 100 <= high <= 599):
+        raise ValueError(f"status {value!r} is outside 100-599")
+    if low > high:
+        raise ValueError(f"status range {value!r} is reversed")
+    return f"{low}-{high}" if m.group(2) else str(low)
+
+
+def status_matches(specs: Iterable[str], code: int) -> bool:
+    """Whether `code` is allowed by any normalised spec (see `parse_status_spec`)."""
+    for spec in specs:
+        if spec.endswith("xx"):
+            if code // 100 == int(spec[0]):
+                return True
+        else:
+            low, _, high = spec.partition("-")
+            if int(low) <= code <= int(high or low):
+                return True
+    return False
+
+
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@dataclasses.dataclass
+class Failure:
+    """A transport-level failure: why (reason + finer code), in which phase, and the low-level message."""
+
+    reason: Reason
+    phase: str
+    code: str
+    message: str = ""
+
+
+@dataclasses.dataclass
+class Measurement:
+    """Everything the probe observed, as plain data (the judge's only input besides the config)."""
+
+    host: str = ""
+    total: float = 0.0
+    failure: Failure | None = None
+    status_code: int = 0
+    http_version: str = ""
+    final_url: str = ""
+    tls: bool = False
+    redirects: int = 0
+    location: str | None = None
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    body_text: str = ""
+    body_read: bool = False
+    body_bytes: int = 0
+    body_limit_hit: bool = False
+    address: str | None = None
+
+
+class _Expect(Protocol):
+    status: Sequence[str]
+    body_contains: Sequence[str]
+    body_regex: Sequence[str]
+    body_not_regex: Sequence[str]
+    headers: Mapping[str, str]
+
+
+class _Thresholds(Protocol):
+    warn: float | None
+    crit: float | None
+
+
+class JudgedConfig(Protocol):
+    """The config fields the judge reads (checks.http.Config has them)."""
+
+    expect: _Expect
+    thresholds: _Thresholds
+    require_tls: bool
+    follow_redirects: bool
+    max_body_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """The judge's answer."""
+
+    status: Status
+    summary: Text
+    reason: Reason | None = None
+    hint: Text | None = None
+    problem: str | None = None  # a stable code for details (e.g. "expired", "body_regex")
+
+
+_PHASE_VI = {"dns": "phân giải tên (DNS)", "connect": "kết nối TCP", "tls": "bắt tay TLS",
+             "request": "gửi yêu cầu", "ttfb": "chờ phản hồi", "transfer": "tải nội dung"}
+
+_TIMEOUT_HINTS = {
+    "dns": t("The DNS server does not answer in time: check the DNS servers (`dns` check) and the uplink.",
+             "Máy chủ DNS không trả lời kịp: kiểm tra máy chủ DNS (kiểm tra `dns`) và đường truyền."),
+    "connect": t("No answer to the connection: the server is down or a firewall drops the packets; check the link (`ping`).",
+                 "Không có phản hồi khi kết nối: máy chủ tắt hoặc tường lửa chặn gói tin; kiểm tra đường truyền (`ping`)."),
+    "tls": t("The server accepted the connection but did not finish the TLS handshake: check the web server or its TLS "
+             "front end (overload, wrong port).",
+             "Máy chủ nhận kết nối nhưng không hoàn tất bắt tay TLS: kiểm tra máy chủ web hoặc thiết bị TLS phía trước "
+             "(quá tải, sai cổng)."),
+    "request": t("Sending the request stalled: check the link's upload direction and any proxy.",
+                 "Gửi yêu cầu bị treo: kiểm tra chiều tải lên của đường truyền và proxy (nếu có)."),
+    "ttfb": t("The server took the request but did not answer in time: the application or its database is slow or "
+              "hung; tell the system's operator.",
+              "Máy chủ đã nhận yêu cầu nhưng không trả lời kịp: ứng dụng hoặc cơ sở dữ liệu chậm hay bị treo; báo đơn vị "
+              "vận hành hệ thống."),
+    "transfer": t("The page started but did not finish in time: the link is slow or the server stalls; check the "
+                  "bandwidth.",
+                  "Trang bắt đầu tải nhưng không xong kịp: đường truyền chậm hoặc máy chủ bị ngắt quãng; kiểm tra băng thông."),
+}
+
+_TLS_HINTS = {
+    "expired": t("The server's certificate has expired: the system's operator must renew it (the `tls` check shows the dates).",
+                 "Chứng chỉ của máy chủ đã hết hạn: đơn vị vận hành phải gia hạn chứng chỉ (kiểm tra `tls` cho biết ngày)."),
+    "not_yet_valid": t("The certificate is not valid yet: check this computer's clock (`clock` check) and the certificate dates.",
+                       "Chứng chỉ chưa đến ngày hiệu lực: kiểm tra đồng hồ máy này (kiểm tra `clock`) và ngày của chứng chỉ."),
+    "self_signed": t("The server uses a self-signed certificate: install one from a trusted CA, or, for an internal system, "
+                     "set `ca_file` to its CA.",
+                     "Máy chủ dùng chứng chỉ tự ký: cài chứng chỉ do CA tin cậy cấp, hoặc với hệ thống nội bộ thì đặt "
+                     "`ca_file` là CA của hệ thống."),
+    "unknown_issuer": t("The certificate's issuer is not trusted: the server may not send its intermediate certificate, "
+                        "or the CA is internal (then set `ca_file`).",
+                        "Tổ chức cấp chứng chỉ không được tin cậy: máy chủ có thể thiếu chứng chỉ trung gian, hoặc CA là "
+                        "CA nội bộ (khi đó đặt `ca_file`)."),
+    "hostname_mismatch": t("The certificate does not cover this host name: check the URL, or ask the operator for a "
+                           "certificate that includes it.",
+                           "Chứng chỉ không dành cho tên máy chủ này: kiểm tra URL hoặc đề nghị đơn vị vận hành cấp chứng chỉ "
+                           "có tên này."),
+    "not_https": t("The page was not served over HTTPS: configure the server to redirect http to https.",
+                   "Trang không được phục vụ qua HTTPS: cấu hình máy chủ chuyển hướng http sang https."),
+}
+_TLS_HINTS["self_signed_chain"] = _TLS_HINTS["self_signed"]
+_TLS_GENERIC = t("The TLS handshake failed: check the TLS versions and ciphers of the server and any TLS-inspecting proxy.",
+                 "Bắt tay TLS thất bại: kiểm tra phiên bản TLS, bộ mã hoá của máy chủ và proxy kiểm tra TLS (nếu có).")
+
+_CONNECT_HINTS = {
+    "refused": t("Nothing accepts connections on that port: check that the web server runs and the firewall allows it.",
+                 "Không có dịch vụ nhận kết nối trên cổng đó: kiểm tra máy chủ web có chạy và tường lửa có mở cổng."),
+    "closed": t("The server closed the connection without an answer: check the web server's logs and any proxy or "
+                "firewall in between.",
+                "Máy chủ đóng kết nối mà không trả lời: kiểm tra nhật ký máy chủ web và proxy, tường lửa ở giữa."),
+    "proxy": t("The proxy refused or failed: check the `proxy` address and its credentials.",
+               "Proxy từ chối hoặc bị lỗi: kiểm tra địa chỉ `proxy` và thông tin đăng nhập proxy."),
+}
+_CONNECT_GENERIC = t("Cannot reach the server: check the route, the link and the firewall (`ping`, `tcp` checks).",
+                     "Không tới được máy chủ: kiểm tra định tuyến, đường truyền và tường lửa (kiểm tra `ping`, `tcp`).")
+
+
+def _failure_verdict(m: Measurement, f: Failure) -> Verdict:
+    phase_vi = _PHASE_VI.get(f.phase, f.phase)
+    msg = f.message[:200]
+    if f.reason is Reason.DNS:
+        return Verdict(Status.CRIT, t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=m.host, err=msg),
+                       Reason.DNS, t("The name does not resolve: check the DNS servers (`dns` check) and the internet "
+                                     "uplink; without internet the national portals cannot be reached.",
+                                     "Không phân giải được tên: kiểm tra máy chủ DNS (kiểm tra `dns`) và đường Internet; "
+                                     "mất Internet thì không truy cập được các cổng quốc gia."), "dns")
+    if f.reason is Reason.TIMEOUT:
+        return Verdict(Status.CRIT, t("timeout in phase {phase} after {s:.1f} s", "hết thời gian chờ ở bước {vi} sau {s:.1f} giây",
+                                      phase=f.phase, vi=phase_vi, s=m.total),
+                       Reason.TIMEOUT, _TIMEOUT_HINTS.get(f.phase, _TIMEOUT_HINTS["ttfb"]), "timeout")
+    if f.reason is Reason.TLS:
+        return Verdict(Status.CRIT, t("TLS failed ({code}): {err}", "lỗi TLS ({code}): {err}", code=f.code, err=msg),
+                       Reason.TLS, _TLS_HINTS.get(f.code, _TLS_GENERIC), f.code)
+    if f.reason is Reason.STATUS:  # redirect limit or an unusable redirect
+        return Verdict(Status.CRIT, t("{err} after {n} redirects", "{err} sau {n} lần chuyển hướng", err=msg, n=m.redirects),
+                       Reason.STATUS, t("The redirects do not end: check the server's redirect rules (often an http↔https "
+                                        "or login loop), or raise `max_redirects`.",
+                                        "Chuyển hướng không dừng: kiểm tra quy tắc chuyển hướng của máy chủ (thường là vòng "
+                                        "http↔https hoặc vòng đăng nhập), hoặc tăng `max_redirects`."), f.code)
+    if f.reason is Reason.CONTENT:
+        return Verdict(Status.CRIT, t("invalid HTTP response in phase {phase}: {err}", "phản hồi HTTP không hợp lệ ở bước {vi}: {err}",
+                                      phase=f.phase, vi=phase_vi, err=msg),
+                       Reason.CONTENT, t("The server sent a malformed or oversized HTTP response: check the web server and any "
+                                         "proxy in between.",
+                                         "Máy chủ gửi phản hồi HTTP sai định dạng hoặc quá lớn: kiểm tra máy chủ web và proxy ở "
+                                         "giữa."), f.code)
+    where = m.address or m.host
+    if f.code == "refused":
+        return Verdict(Status.CRIT, t("connection refused by {where}", "{where} từ chối kết nối", where=where),
+                       Reason.CONNECT, _CONNECT_HINTS["refused"], "refused")
+    return Verdict(Status.CRIT, t("cannot connect to {where} ({phase}): {err}", "không kết nối được tới {where} ({vi}): {err}",
+                                  where=where, phase=f.phase, vi=phase_vi, err=msg),
+                   Reason.CONNECT, _CONNECT_HINTS.get(f.code, _CONNECT_GENERIC), f.code)
+
+
+def _content_problem(cfg: JudgedConfig, m: Measurement) -> tuple[str, Text] | None:
+    ex = cfg.expect
+    for name, pattern in ex.headers.items():
+        value = m.headers.get(name.lower())
+        if value is None or not _regex(pattern).search(value):
+            got = "missing" if value is None else repr(value[:80])
+            return "header", t("header {name} does not match {p!r} (got {got})", "header {name} không khớp {p!r} (nhận {got})",
+                               name=name, p=pattern, got=got)
+    text = m.body_text
+    for needle in ex.body_contains:
+        if needle not in text:
+            return "body_contains", t("body does not contain {s!r}", "nội dung không chứa {s!r}", s=needle)
+    for pattern in ex.body_regex:
+        if not _regex(pattern).search(text):
+            return "body_regex", t("body does not match {p!r}", "nội dung không khớp {p!r}", p=pattern)
+    for pattern in ex.body_not_regex:
+        if _regex(pattern).search(text):
+            return "body_not_regex", t("body matches the forbidden {p!r}", "nội dung khớp mẫu bị cấm {p!r}", p=pattern)
+    return None
+
+
+def _ok_summary(m: Measurement) -> Text:
+    return t("{code} {ver} in {ms:.0f} ms, {n} bytes", "{code} {ver} trong {ms:.0f} ms, {n} byte",
+             code=m.status_code, ver=m.http_version, ms=m.total * 1000, n=m.body_bytes)
+
+
+def judge(cfg: JudgedConfig, m: Measurement) -> Verdict:
+    """Measurement + expectations + thresholds → Verdict (pure; the order is the order of importance)."""
+    if m.failure is not None:
+        return _failure_verdict(m, m.failure)
+    base = _ok_summary(m)
+    if cfg.require_tls and not m.tls:
+        return Verdict(Status.CRIT, Text(f"{base.en}, but not over HTTPS", f"{base.vi}, nhưng không qua HTTPS"),
+                       Reason.TLS, _TLS_HINTS["not_https"], "not_https")
+    if not status_matches(cfg.expect.status, m.status_code):
+        expected = ", ".join(cfg.expect.status)
+        code = m.status_code
+        if code in (401, 403, 407):
+            hint = t("The server refused access ({code}): check `basic_auth` / `bearer_token` and that the account is active.",
+                     "Máy chủ từ chối truy cập ({code}): kiểm tra `basic_auth` / `bearer_token` và tài khoản còn hoạt động.",
+                     code=code)
+            reason = Reason.AUTH
+        elif 300 <= code < 400 and m.location is not None and not cfg.follow_redirects:
+            hint = t("The server redirects to {loc}: set `follow_redirects: true` or probe that URL.",
+                     "Máy chủ chuyển hướng tới {loc}: đặt `follow_redirects: true` hoặc kiểm tra trực tiếp URL đó.",
+                     loc=m.location[:200])
+            reason = Reason.STATUS
+        elif code >= 500:
+            hint = t("The server reports an internal error ({code}): tell the system's operator.",
+                     "Máy chủ báo lỗi nội bộ ({code}): báo cho đơn vị vận hành hệ thống.", code=code)
+            reason = Reason.STATUS
+        else:
+            hint = t("Unexpected answer {code}: check the URL and the application, or `expect.status`.",
+                     "Phản hồi {code} không như mong đợi: kiểm tra URL và ứng dụng, hoặc `expect.status`.", code=code)
+            reason = Reason.STATUS
+        return Verdict(Status.CRIT, Text(f"status {code}, expected {expected} ({base.en})",
+                                         f"mã trạng thái {code}, mong đợi {expected} ({base.vi})"), reason, hint, "status")
+    problem = _content_problem(cfg, m)
+    if problem is not None:
+        code, text = problem
+        more = f" (only the first {m.body_bytes} bytes were read)" if m.body_limit_hit else ""
+        more_vi = f" (chỉ đọc {m.body_bytes} byte đầu)" if m.body_limit_hit else ""
+        return Verdict(
+            Status.CRIT, Text(text.en + more, text.vi + more_vi), Reason.CONTENT,
+            t("The page is not the expected one: it may be an error or maintenance page; open it in a browser.",
+              "Trang không đúng nội dung mong đợi: có thể là trang lỗi hoặc bảo trì; mở bằng trình duyệt để xem."), code)
+    th = cfg.thresholds
+    for limit, status in ((th.crit, Status.CRIT), (th.warn, Status.WARN)):
+        if limit is not None and m.total > limit:
+            return Verdict(
+                status, Text(f"{base.en}: slower than {limit:g} s", f"{base.vi}: chậm hơn {limit:g} giây"),
+                Reason.THRESHOLD,
+                t("Slow answer: the phases in the details show whether DNS, connect, TLS or the server is slow; check "
+                  "the link load (`ping`).",
+                  "Phản hồi chậm: các bước trong chi tiết cho biết chậm ở DNS, kết nối, TLS hay máy chủ; kiểm tra tải "
+                  "đường truyền (`ping`)."), "slow")
+    if m.body_limit_hit:
+        return Verdict(Status.WARN, Text(
+            f"{base.en}; body larger than max_body_bytes, reading stopped at {m.body_bytes} bytes",
+            f"{base.vi}; nội dung lớn hơn max_body_bytes, đã dừng đọc ở {m.body_bytes} byte"),
+            Reason.CONTENT, t("The page is bigger than `max_body_bytes`: raise the limit if that is expected.",
+                              "Trang lớn hơn `max_body_bytes`: tăng giới hạn nếu điều đó là bình thường."), "body_limit")
+    return Verdict(Status.OK, base)
+
+
+def details_phases(seconds: Mapping[str, float]) -> dict[str, Any]:
+    """Phase durations rounded for details (µs precision is plenty)."""
+    return {k: round(v, 6) for k, v in seconds.items()}
