@@ -16,6 +16,7 @@ what finds them.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import dataclasses
 import errno
@@ -33,7 +34,7 @@ from pathlib import Path
 
 __all__ = [
     "SweepResult", "SweepPermissionError", "SubnetTooLarge", "sweep", "expand", "Neighbour",
-    "neighbours", "parse_ip_neigh", "parse_proc_arp", "reverse_names", "normalise_mac",
+    "neighbours", "parse_ip_neigh", "parse_proc_arp", "reverse_names", "normalise_mac", "tcp_ports",
 ]
 
 _ECHO_REQUEST, _ECHO_REPLY = 8, 0
@@ -290,14 +291,15 @@ def neighbours(proc_arp: Path = Path("/proc/net/arp")) -> list[Neighbour]:
 # --- reverse DNS -------------------------------------------------------------------------------
 
 async def reverse_names(ips: Iterable[str], *, server: str | None = None, timeout: float = 1.0,
-                        concurrency: int = 32) -> dict[str, str]:
+                        concurrency: int = 32, out: dict[str, str] | None = None) -> dict[str, str]:
     """PTR names of addresses, bounded in time and concurrency; unknown names are left out.
 
     `server` ("host" or "host:port") asks that DNS server directly (dnspython); None uses the
-    system resolver (getnameinfo, so /etc/hosts and nsswitch apply).
+    system resolver (getnameinfo, so /etc/hosts and nsswitch apply). Names found so far stay in
+    `out` even if the caller cancels the lookup at its deadline.
     """
     sem = asyncio.Semaphore(concurrency)
-    names: dict[str, str] = {}
+    names: dict[str, str] = {} if out is None else out
 
     async def one(ip: str) -> None:
         async with sem:
@@ -333,3 +335,33 @@ async def _ptr(ip: str, server: str | None, timeout: float) -> str | None:
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer, dns.resolver.NoNameservers):
         return None
     return str(answer[0].target)
+
+
+# --- TCP port fingerprint ----------------------------------------------------------------------
+
+async def tcp_ports(hosts: Iterable[str], ports: Sequence[int], *, timeout: float = 0.5, concurrency: int = 64,
+                    out: dict[str, dict[str, list[int]]] | None = None) -> dict[str, dict[str, list[int]]]:
+    """Per host: `open` ports (connect succeeded) and `closed` ones (refused: the host is up).
+
+    Ports that time out are left out. Connections are closed at once; nothing is sent. Partial
+    results stay in `out` if the caller cancels at its deadline.
+    """
+    sem = asyncio.Semaphore(concurrency)
+    out = {} if out is None else out
+
+    async def one(host: str, port: int) -> None:
+        async with sem:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+            except ConnectionRefusedError:
+                bisect.insort(out.setdefault(host, {"open": [], "closed": []})["closed"], port)
+                return
+            except (TimeoutError, OSError):
+                return
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 0.2)
+            bisect.insort(out.setdefault(host, {"open": [], "closed": []})["open"], port)
+
+    await asyncio.gather(*(one(h, p) for h in hosts for p in ports))
+    return out

@@ -24,8 +24,10 @@ KINDS: dict[str, str] = {
     "sip": "dxagent.checks.sip",
     "throughput": "dxagent.checks.throughput",
     "tls": "dxagent.checks.tls",
+    "certfile": "dxagent.checks.certfile",
     "http": "dxagent.checks.http",
     "inventory": "dxagent.checks.inventory",
+    "discovery": "dxagent.checks.discovery",
 }
 
 
