@@ -1,0 +1,418 @@
+"""`dxagent run`: config → scheduler → Runner → Latest/History → exporters, plus reload and shutdown.
+
+One asyncio loop carries everything: scheduled checks, the HTTP listener, pushes, snapshot
+writes. Blocking work (SQLite, file writes, bcrypt, pushes) goes to daemon threads through
+`run_blocking`, so a slow disk or gateway never delays a probe or a scrape. A reload swaps the
+config only after the new file validated completely; until then the old one keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from dxagent import __version__
+from dxagent.config import DEFAULT_PATH, Config, ConfigError, load, load_default
+from dxagent.exporters import prometheus as prom
+from dxagent.latest import Latest
+from dxagent.model import Result, Sample, Status
+from dxagent.probe import install_executor, run_blocking
+from dxagent.runner import Runner
+from dxagent.scheduler import Scheduler
+from dxagent.server import HTTPServer, Request, Response, Route, parse_listen
+from dxagent.webconfig import WebConfig, load_web_config
+
+__all__ = ["Daemon", "HISTORY_FILE", "SNAPSHOT_FILE", "history_path", "snapshot_path", "load_config"]
+
+log = logging.getLogger(__name__)
+
+HISTORY_FILE = "history.sqlite"
+SNAPSHOT_FILE = "snapshot.json"
+SHUTDOWN_GRACE = 10.0
+HISTORY_FLUSH = 1.0
+JSON = "application/json; charset=utf-8"
+
+
+def history_path(cfg: Config) -> Path:
+    return cfg.state_dir / HISTORY_FILE
+
+
+def snapshot_path(cfg: Config) -> Path:
+    return cfg.snapshot.path or cfg.state_dir / SNAPSHOT_FILE
+
+
+def load_config(path: Path | None) -> Config:
+    """--config, else $DXAGENT_CONFIG, else /etc/dxagent/dxagent.yml if present, else the built-in default."""
+    if path is not None:
+        return load(path)
+    env = os.environ.get("DXAGENT_CONFIG")
+    if env:
+        return load(env)
+    if DEFAULT_PATH.exists():
+        return load(DEFAULT_PATH)
+    return load_default()
+
+
+def _log_problems(exc: ConfigError, what: str) -> None:
+    log.error("%s: the configuration has %d problem(s); keeping the running configuration", what, len(exc.problems))
+    for p in exc.problems:
+        log.error("  %s", p)
+
+
+class Daemon:
+    """The running agent. `run()` returns the exit code; `stop()`/`reload()` may be called any time."""
+
+    def __init__(self, cfg: Config, config_path: Path | None = None, listen: str | None = None,
+                 web: WebConfig | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.listen_override = listen
+        self.web = web or WebConfig()
+        self.latest = Latest(c.id for c in cfg.checks if c.enabled)
+        self.exporter = prom.Exporter()
+        self.history: Any = None
+        self.runner = Runner(site=cfg.site, concurrency=cfg.concurrency)
+        self.scheduler: Scheduler | None = None
+        self.server: HTTPServer | None = None
+        self.generation = 0
+        self.started = time.time()
+        self.reload_ok = True
+        self.reload_ts = time.time()
+        self._stop = asyncio.Event()
+        self._reload_lock = asyncio.Lock()
+        self._pending: list[Result] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._snapshot_dirty = False
+        self._push_failing = False
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- the current config, as the jobs and the exporter see it --------------------------------
+
+    @property
+    def cfg(self) -> Config:
+        return self._cfg
+
+    @cfg.setter
+    def cfg(self, value: Config) -> None:
+        self._cfg = value
+        self.checks: dict[str, Any] = {c.id: c for c in value.checks if c.enabled}
+
+    @property
+    def listen(self) -> str:
+        return self.listen_override or self.cfg.server.listen
+
+    def view(self) -> prom.ScrapeView:
+        checks = self.checks
+        skipped = self.scheduler.skipped if self.scheduler else {}
+        agent: dict[str, list[Sample]] = {
+            "dxagent_check_interval_seconds": [Sample.of("x", c.interval, check=c.id, kind=c.kind) for c in checks.values()],
+            "dxagent_check_skipped_runs_total": [
+                Sample.of("x", skipped.get(c.id, 0), check=c.id, kind=c.kind) for c in checks.values()],
+            "dxagent_checks_configured": [Sample("x", float(len(checks)))],
+            "dxagent_config_last_reload_successful": [Sample("x", 1.0 if self.reload_ok else 0.0)],
+            "dxagent_config_last_reload_success_timestamp_seconds": [Sample("x", round(self.reload_ts, 3))],
+        }
+        return prom.ScrapeView(self.latest.snapshot(), checks, self.cfg.site, self.cfg.labels, self.generation, agent)
+
+    @property
+    def lang(self) -> str:
+        from dxagent.i18n import detect_lang
+        return detect_lang(self.cfg.lang)
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        install_executor(loop)
+        await self._open_history()
+        self.scheduler = Scheduler(self._run_check)
+        self.scheduler.sync(self.checks.values())
+        self._schedule_housekeeping()
+        if not await self._start_server(self.listen, self.web):
+            return 1
+        for sig, fn in ((signal.SIGTERM, self.stop), (signal.SIGINT, self.stop), (signal.SIGHUP, self._on_hup)):
+            loop.add_signal_handler(sig, fn)
+        self.scheduler.start()
+        log.info("dxagent %s started: site %s, %d checks, config %s", __version__, self.cfg.site.id,
+                 len(self.checks), self.cfg.source)
+        await self._stop.wait()
+        return await self._shutdown()
+
+    def stop(self) -> None:
+        """Ask the daemon to finish (signal handler safe)."""
+        if not self._stop.is_set():
+            log.info("stopping: no new checks; waiting up to %.0f s for running ones", SHUTDOWN_GRACE)
+        self._stop.set()
+
+    def _on_hup(self) -> None:
+        self._spawn(self.reload("SIGHUP"))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _shutdown(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+        assert self.scheduler is not None
+        await self.scheduler.stop(SHUTDOWN_GRACE)
+        if self.server is not None:
+            await self.server.close()
+        await self._flush_history()
+        if self.cfg.snapshot.enabled and self._snapshot_dirty:
+            await self._write_snapshot()
+        if self.history is not None:
+            await run_blocking(self.history.close)
+        log.info("stopped")
+        return 0
+
+    async def _open_history(self) -> None:
+        from dxagent.history import History, HistoryError
+
+        store = self.cfg.store
+        path = history_path(self.cfg)
+        try:
+            self.history = await run_blocking(
+                lambda: History.open(path, raw_retention=store.raw_retention, retention=store.retention,
+                                     max_bytes=store.max_size))
+        except (HistoryError, OSError, ValueError) as exc:
+            log.error("running without history: %s", exc)
+            self.history = None
+            return
+        self.runner.services["history"] = self.history
+        log.info("history in %s", path)
+
+    async def _start_server(self, listen: str, web: WebConfig) -> bool:
+        if parse_listen(listen)[1] == 0:
+            log.info("HTTP listener disabled (port 0)")
+            self.server = None
+            return True
+        server = HTTPServer(self._routes(), web)
+        try:
+            await server.start(listen)
+        except (OSError, ConfigError) as exc:
+            log.error("cannot listen on %s: %s", listen, exc.strerror if isinstance(exc, OSError) and exc.strerror else exc)
+            return False
+        self.server = server
+        return True
+
+    def _schedule_housekeeping(self) -> None:
+        assert self.scheduler is not None
+        sch, cfg = self.scheduler, self.cfg
+        if self.history is not None:
+            sch.every("heartbeat", 60, self._heartbeat, first=1)
+            sch.every("compact", 3600, self._compact, first=300)
+        if cfg.snapshot.enabled:
+            sch.every("snapshot", cfg.snapshot.interval, self._snapshot_job)
+        else:
+            sch.cancel("snapshot")
+        if cfg.push.url:
+            sch.every("push", cfg.push.interval, self._push_job, first=min(cfg.push.interval, 10))
+        else:
+            sch.cancel("push")
+
+    # --- checks ------------------------------------------------------------------------------------
+
+    async def _run_check(self, check_id: str) -> None:
+        cfg = self.checks.get(check_id)
+        if cfg is None:
+            return
+        runner = self.runner
+        results = await runner.run(cfg)
+        if self.checks.get(check_id) != cfg:
+            return  # reloaded meanwhile: the old config's results are not the truth any more
+        before = {r.target: r.status for r in self.latest.get(check_id)}
+        self.latest.update(results)
+        for r in results:
+            old = before.get(r.target)
+            if old is not None and old != r.status:
+                level = logging.INFO if r.status <= Status.WARN else logging.WARNING
+                log.log(level, "%s %s: %s → %s: %s", check_id, r.target, old.name, r.status.name, r.summary.en,
+                        extra={"check": check_id, "target": r.target, "reason": r.reason.value if r.reason else None})
+        self._snapshot_dirty = True
+        if self.history is not None:
+            self._pending.extend(results)
+            if self._flush_task is None or self._flush_task.done():
+                self._flush_task = asyncio.ensure_future(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(HISTORY_FLUSH)  # batch the results of checks finishing together
+        await self._flush_history()
+
+    async def _flush_history(self) -> None:
+        if self.history is None or not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        checks = self.checks
+        intervals = {r.check_id: (checks[r.check_id].interval if r.check_id in checks else 60.0) for r in batch}
+        try:
+            await run_blocking(self.history.record, batch, intervals)
+        except Exception as exc:
+            log.error("cannot write %d result(s) to the history: %s", len(batch), exc)
+
+    async def _heartbeat(self) -> None:
+        try:
+            await run_blocking(self.history.heartbeat)
+        except Exception as exc:
+            log.error("history heartbeat failed: %s", exc)
+
+    async def _compact(self) -> None:
+        try:
+            await run_blocking(self.history.compact)
+        except Exception as exc:
+            log.error("history compaction failed: %s", exc)
+
+    # --- exporters ---------------------------------------------------------------------------------
+
+    async def _snapshot_job(self) -> None:
+        if self._snapshot_dirty:
+            await self._write_snapshot()
+
+    async def _write_snapshot(self) -> None:
+        from dxagent.exporters.snapshot import write_snapshot
+
+        self._snapshot_dirty = False
+        path = snapshot_path(self.cfg)
+        try:
+            await run_blocking(write_snapshot, path, self.latest.snapshot(), self.cfg.site, self.lang)
+        except (OSError, ValueError) as exc:
+            self._snapshot_dirty = True
+            log.error("cannot write snapshot %s: %s", path, exc)
+
+    async def _push_job(self) -> None:
+        from dxagent.exporters.pushgateway import PushError, push
+
+        cfg = self.cfg.push
+        body = self.exporter.render(self.view())
+        try:
+            await asyncio.wait_for(run_blocking(push, cfg, self.cfg.site.id, body), cfg.timeout + 1)
+        except (PushError, TimeoutError) as exc:
+            msg = str(exc) or f"no answer within {cfg.timeout:g} s"
+            log.log(logging.DEBUG if self._push_failing else logging.WARNING, "push failed: %s", msg)
+            self._push_failing = True
+            return
+        if self._push_failing:
+            log.info("push to the Pushgateway works again")
+        self._push_failing = False
+
+    # --- reload ------------------------------------------------------------------------------------
+
+    async def reload(self, why: str = "reload") -> tuple[bool, list[str]]:
+        """Re-read the config (and web config); apply it only if it is entirely valid."""
+        async with self._reload_lock:
+            try:
+                new = await run_blocking(load_config, self.config_path)
+                web = await run_blocking(load_web_config, new.server.web_config_file) \
+                    if new.server.web_config_file else WebConfig()
+            except ConfigError as exc:
+                _log_problems(exc, why)
+                self.reload_ok = False
+                return False, [str(p) for p in exc.problems]
+            old_listen, new_listen = self.listen, self.listen_override or new.server.listen
+            # With TLS the listener restarts on every reload, so renewed certificate files take effect.
+            if new_listen != old_listen or web != self.web or web.tls_server_config is not None:
+                if self.server is not None:
+                    await self.server.close()
+                    self.server = None
+                if not await self._start_server(new_listen, web):
+                    log.error("%s: keeping the previous configuration and listener", why)
+                    await self._start_server(old_listen, self.web)
+                    self.reload_ok = False
+                    return False, [f"cannot listen on {new_listen}"]
+            self._apply(new, web)
+            log.info("%s: configuration reloaded: %d checks", why, len(self.checks))
+            return True, []
+
+    def _apply(self, new: Config, web: WebConfig) -> None:
+        old_checks, self.cfg, self.web = self.checks, new, web
+        new_checks = self.checks
+        changed = {cid for cid, c in new_checks.items() if cid in old_checks and old_checks[cid] != c}
+        kept = {cid: st for cid, st in self.runner.states.items() if cid in new_checks and cid not in changed}
+        runner = Runner(site=new.site, concurrency=new.concurrency, services=self.runner.services)
+        runner.states.update(kept)
+        self.runner = runner
+        # Results of changed checks may carry old targets: drop them until the check runs again.
+        self.latest.retain(cid for cid in new_checks if cid not in changed)
+        self.latest.retain(new_checks)
+        assert self.scheduler is not None
+        self.scheduler.sync(new_checks.values(), changed)
+        self._schedule_housekeeping()
+        self.generation += 1
+        self.reload_ok = True
+        self.reload_ts = time.time()
+
+    # --- HTTP ----------------------------------------------------------------------------------------
+
+    def _routes(self) -> dict[str, Route]:
+        return {
+            "/metrics": Route(self._metrics),
+            "/healthz": Route(self._healthz),
+            "/api/results": Route(self._results),
+            "/api/inventory": Route(self._inventory),
+            "/-/reload": Route(self._reload_http, methods=("POST", "PUT"), loopback_only=True),
+            "/": Route(self._index),
+        }
+
+    async def _metrics(self, req: Request) -> Response:
+        om = prom.wants_openmetrics(req.headers.get("accept", ""))
+        body = self.exporter.render(self.view(), openmetrics=om)
+        return Response(200, body, prom.CONTENT_TYPE_OPENMETRICS if om else prom.CONTENT_TYPE_TEXT)
+
+    def health(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+        """Alive = the scheduler runs and every enabled check has a result younger than its allowance."""
+        now = time.time() if now is None else now
+        stale = []
+        for cid, c in self.checks.items():
+            allowance = 2 * c.interval + c.timeout * (c.retries + 1) + 10
+            results = self.latest.get(cid)
+            last = max((r.started + r.duration for r in results), default=self.started)
+            if now - last > allowance:
+                stale.append(cid)
+        alive = self.scheduler is not None and self.scheduler.alive
+        return alive and not stale, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks)}
+
+    async def _healthz(self, req: Request) -> Response:
+        ok, detail = self.health()
+        body = json.dumps({"status": "ok" if ok else "unhealthy", **detail}).encode()
+        return Response(200 if ok else 503, body + b"\n", JSON)
+
+    def _lang(self, req: Request) -> str:
+        wanted = (req.query.get("lang") or [""])[0]
+        return wanted if wanted in ("vi", "en") else self.lang
+
+    async def _results(self, req: Request) -> Response:
+        from dxagent.render import document
+
+        doc = document(self.latest.snapshot(), self.cfg.site, self._lang(req))
+        return Response(200, json.dumps(doc, ensure_ascii=False, allow_nan=False).encode(), JSON)
+
+    async def _inventory(self, req: Request) -> Response:
+        lang = self._lang(req)
+        results = [r.to_dict(lang) for r in self.latest.snapshot() if r.kind in ("inventory", "discovery")]
+        devices: Sequence[Any] = []
+        if self.history is not None:
+            devices = await run_blocking(self.history.devices)
+        doc = {"site": self.cfg.site.model_dump(mode="json"), "results": results,
+               "devices": [{"key": d.key, "first_seen": d.first_seen, "last_seen": d.last_seen, "facts": dict(d.facts)}
+                           for d in devices]}
+        return Response(200, json.dumps(doc, ensure_ascii=False, default=str).encode(), JSON)
+
+    async def _reload_http(self, req: Request) -> Response:
+        ok, problems = await self.reload("HTTP /-/reload")
+        body = json.dumps({"ok": ok, "checks": len(self.checks), "problems": problems}, ensure_ascii=False)
+        return Response(200 if ok else 400, body.encode() + b"\n", JSON)
+
+    async def _index(self, req: Request) -> Response:
+        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/api/results",
+                                                                    "/api/inventory"))
+        html = f"<html><head><title>dxagent</title></head><body><h1>dxagent {__version__}</h1><ul>{links}</ul></body></html>"
+        return Response(200, html.encode(), "text/html; charset=utf-8")

@@ -1,0 +1,117 @@
+"""Scheduling checks with APScheduler 3 (asyncio): interval + jitter, never overlapping.
+
+Each check is one job with `max_instances=1` (a run still going when the next is due is not
+doubled), `coalesce=True` (runs missed while the loop was busy collapse into one) and a misfire
+grace of half the interval (a run more than that late is skipped, not run out of rhythm).
+Skipped runs are counted per check for `dxagent_check_skipped_runs_total`. The first runs are
+spread over a few seconds so that a restart does not fire every probe at the same instant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+__all__ = ["Scheduler", "jitter_for"]
+
+log = logging.getLogger(__name__)
+
+CHECK_PREFIX = "check:"
+
+
+def jitter_for(interval: float) -> float:
+    """Random delay added to each run: 10% of the interval, at most 5 s (spreads load, keeps rhythm)."""
+    return min(interval * 0.1, 5.0)
+
+
+class Scheduler:
+    """Check jobs plus the daemon's housekeeping jobs, and a count of checks running now."""
+
+    def __init__(self, run_check: Callable[[str], Awaitable[None]], first_delay: float = 3.0) -> None:
+        self._run_check = run_check
+        self._first_delay = first_delay
+        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._aps.add_listener(self._on_skip, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED)
+        self.skipped: dict[str, int] = {}
+        self.running: set[str] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def alive(self) -> bool:
+        """The scheduler thread of control is running (for /healthz)."""
+        return bool(self._aps.running)
+
+    def start(self) -> None:
+        self._aps.start()
+
+    def _on_skip(self, event: JobEvent) -> None:
+        if event.job_id.startswith(CHECK_PREFIX):
+            check_id = event.job_id[len(CHECK_PREFIX):]
+            self.skipped[check_id] = self.skipped.get(check_id, 0) + 1
+            why = "still running" if event.code == EVENT_JOB_MAX_INSTANCES else "too late"
+            log.warning("skipped a run of check %s: previous run %s", check_id, why, extra={"check": check_id})
+
+    async def _job(self, check_id: str) -> None:
+        self.running.add(check_id)
+        self._idle.clear()
+        try:
+            await self._run_check(check_id)
+        except Exception:
+            log.exception("check %s: scheduling wrapper failed", check_id, extra={"check": check_id})
+        finally:
+            self.running.discard(check_id)
+            if not self.running:
+                self._idle.set()
+
+    def sync(self, checks: Iterable[Any], changed: set[str] | None = None) -> None:
+        """Make the check jobs match `checks` (enabled configs): add new, drop gone, reschedule `changed`.
+
+        Unchanged checks keep their job and rhythm, so a reload does not reset every timer.
+        """
+        wanted = {c.id: c for c in checks}
+        current = {j.id[len(CHECK_PREFIX):] for j in self._aps.get_jobs() if j.id.startswith(CHECK_PREFIX)}
+        for check_id in current - wanted.keys():
+            self._aps.remove_job(CHECK_PREFIX + check_id)
+            self.skipped.pop(check_id, None)
+        now = datetime.now(UTC)
+        for check_id, cfg in wanted.items():
+            if check_id in current and check_id not in (changed or set()):
+                continue
+            first = now + timedelta(seconds=random.uniform(0.0, min(self._first_delay, cfg.interval)))
+            self._aps.add_job(
+                self._job, IntervalTrigger(seconds=cfg.interval, jitter=jitter_for(cfg.interval), timezone=UTC),
+                args=(check_id,), id=CHECK_PREFIX + check_id, name=check_id, replace_existing=True,
+                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(cfg.interval / 2)), next_run_time=first,
+            )
+
+    def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[None]], first: float | None = None) -> None:
+        """A housekeeping job (push, snapshot, heartbeat, compaction) with the same no-overlap rules."""
+        start = datetime.now(UTC) + timedelta(seconds=seconds if first is None else first)
+        self._aps.add_job(fn, IntervalTrigger(seconds=seconds, timezone=UTC), id=name, name=name,
+                          replace_existing=True, max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(seconds / 2)), next_run_time=start)
+
+    def cancel(self, name: str) -> None:
+        if self._aps.get_job(name) is not None:
+            self._aps.remove_job(name)
+
+    async def stop(self, grace: float) -> bool:
+        """Stop scheduling, then wait up to `grace` seconds for running checks; True if all finished."""
+        if self._aps.running:
+            self._aps.shutdown(wait=False)
+        try:
+            await asyncio.wait_for(self._idle.wait(), grace)
+        except TimeoutError:
+            log.warning("stopping with %d check(s) still running after %.0f s: %s",
+                        len(self.running), grace, ", ".join(sorted(self.running)))
+            return False
+        return True
