@@ -1,0 +1,162 @@
+"""A real Net-SNMP agent (Debian `snmpd`) for tests: private config, loopback port, always stopped.
+
+Why: the `snmp` kind (and discovery) must be tested against a real agent, not a mock, and the
+traps are easy to fall into (see ../shared/LAB.md): the listen address belongs in the config file
+only, `-m ""` because Debian ships no MIBs, and a persistent folder distinct from the config
+folder, since snmpd rewrites `snmpd.conf` in its persistent folder on exit.
+
+API::
+
+    from tests.snmpd import SnmpAgent, start_snmpd, running_snmpd, skip_unless_snmpd
+
+    with running_snmpd(tmp_path) as agent:            # 127.0.0.1:<free port>, v2c + v3 authPriv
+        agent.host, agent.port                        # where it listens
+        agent.community                               # v2c read-only community
+        agent.user, agent.auth_key, agent.priv_key    # v3 user (SHA / AES, authPriv)
+        agent.net_snmp_args("v3")                     # ["-v3", "-l", "authPriv", ...] for snmpget/snmpbulkwalk
+        agent.target()                                # "127.0.0.1:PORT" for Net-SNMP tools
+
+    # Inside a network namespace (bench, discovery): serves that namespace's interfaces.
+    agent = start_snmpd(workdir, netns="ns-name", host="10.203.5.2", port=161)
+    ...
+    agent.stop()
+
+`snmpd_agent` is a ready pytest fixture (module scope) that skips when snmpd is missing. Extra
+snmpd.conf lines (views, sysName, more users) go in `extra_config`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["SnmpAgent", "start_snmpd", "running_snmpd", "skip_unless_snmpd", "free_udp_port", "snmpd_agent"]
+
+SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
+
+
+def skip_unless_snmpd() -> None:
+    """pytest.skip with the reason when the Debian snmpd/snmp packages are not installed."""
+    if not Path(SNMPD).exists():
+        pytest.skip("needs Net-SNMP's snmpd (apt-get install snmpd)")
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    """A UDP port that was free a moment ago (start_snmpd retries if another process takes it)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclasses.dataclass
+class SnmpAgent:
+    """A running snmpd; `stop()` ends it (also called by the context manager and the fixture)."""
+
+    host: str
+    port: int
+    community: str
+    user: str
+    auth_key: str
+    priv_key: str
+    workdir: Path
+    proc: subprocess.Popen[bytes]
+    auth_protocol: str = "SHA"
+    priv_protocol: str = "AES"
+    netns: str | None = None
+
+    def target(self) -> str:
+        return f"udp6:[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def net_snmp_args(self, version: str = "v2c") -> list[str]:
+        """Authentication options for Net-SNMP command-line tools (snmpget, snmpbulkwalk)."""
+        if version == "v2c":
+            return ["-v2c", "-c", self.community]
+        return ["-v3", "-l", "authPriv", "-u", self.user, "-a", self.auth_protocol, "-A", self.auth_key,
+                "-x", self.priv_protocol, "-X", self.priv_key]
+
+    def log(self) -> str:
+        return (self.workdir / "snmpd.log").read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+def start_snmpd(workdir: Path, *, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None,
+                community: str = "dxtest-ro-community", user: str = "dxtest", auth_key: str = "dxtest-auth-key",
+                priv_key: str = "dxtest-priv-key", extra_config: str = "", timeout: float = 10.0) -> SnmpAgent:
+    """Start snmpd with its own config under `workdir` and wait until it serves requests.
+
+    The v2c community and the v3 user are read-only; the agent listens on `host` only (loopback,
+    or an address inside the namespace), so nothing outside the test can reach it. Raises
+    RuntimeError with the agent's log if it does not come up.
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    attempts = 3 if port is None else 1
+    for attempt in range(attempts):
+        chosen = port if port is not None else free_udp_port(host)
+        conf_dir, persist = workdir / "conf", workdir / "persist"
+        conf_dir.mkdir(exist_ok=True)
+        persist.mkdir(exist_ok=True)
+        proto = "udp6" if ":" in host else "udp"
+        addr = f"[{host}]" if ":" in host else host
+        (conf_dir / "snmpd.conf").write_text(
+            f"agentAddress {proto}:{addr}:{chosen}\n"
+            f"rocommunity {community} default\n"
+            f"rocommunity6 {community} default\n"
+            f"createUser {user} SHA {auth_key} AES {priv_key}\n"
+            f"rouser {user} priv\n"
+            "sysLocation dxagent test lab\n"
+            f"{extra_config}\n"
+        )
+        log = workdir / "snmpd.log"
+        argv = [SNMPD, "-f", "-Lo", "-C", "-m", "", "-I", "-smux", "-c", str(conf_dir / "snmpd.conf")]
+        if netns:
+            argv = ["ip", "netns", "exec", netns, *argv]
+        with log.open("wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SNMP_PERSISTENT_DIR": str(persist)})
+        agent = SnmpAgent(host, chosen, community, user, auth_key, priv_key, workdir, proc, netns=netns)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if proc.poll() is not None or "Error opening specified endpoint" in text:
+                break
+            if "NET-SNMP version" in text:
+                return agent
+            time.sleep(0.05)
+        agent.stop()
+        if attempt == attempts - 1:
+            raise RuntimeError(f"snmpd did not start on {host}:{chosen}:\n{log.read_text(errors='replace')[-2000:]}")
+    raise AssertionError("unreachable")
+
+
+@contextlib.contextmanager
+def running_snmpd(workdir: Path, **kwargs: object) -> Iterator[SnmpAgent]:
+    """`start_snmpd` as a context manager: the agent is stopped on exit, whatever happens."""
+    agent = start_snmpd(workdir, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield agent
+    finally:
+        agent.stop()
+
+
+@pytest.fixture(scope="module")
+def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]:
+    """A loopback snmpd shared by a test module (v2c community + v3 SHA/AES authPriv user)."""
+    skip_unless_snmpd()
+    with running_snmpd(tmp_path_factory.mktemp("snmpd")) as agent:
+        yield agent
