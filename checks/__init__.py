@@ -20,6 +20,7 @@ KINDS: dict[str, str] = {
     "dns": "dxagent.checks.dns",
     "tcp": "dxagent.checks.tcp",
     "ping": "dxagent.checks.ping",
+    "interfaces": "dxagent.checks.interfaces",
     "snmp": "dxagent.checks.snmp",
     "sip": "dxagent.checks.sip",
     "throughput": "dxagent.checks.throughput",
