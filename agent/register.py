@@ -302,29 +302,23 @@ def reconcile(entries: Sequence[RegisterEntry], seen: Iterable[Seen], *, now: fl
     Coverage counts present workstations/laptops in working condition assigned to someone.
     """
     devices = list(seen)
-    by_mac: dict[str, Seen] = {}
-    by_name: dict[str, Seen] = {}
-    by_ip: dict[str, Seen] = {}
-    for d in sorted(devices, key=lambda d: d.last_seen):          # the latest sighting wins a tie
+    index: dict[str, dict[str, list[Seen]]] = {"mac": {}, "hostname": {}, "ip": {}}
+    for d in sorted(devices, key=lambda d: -d.last_seen):          # the latest sighting first
         if d.mac:
-            by_mac[d.mac] = d
-        for h in d.hostnames:
-            by_name[short_name(h)] = d
+            index["mac"].setdefault(d.mac, []).append(d)
+        for h in dict.fromkeys(short_name(h) for h in d.hostnames):
+            index["hostname"].setdefault(h, []).append(d)
         for ip in d.ips:
-            by_ip[ip] = d
+            index["ip"].setdefault(ip, []).append(d)
     claimed: dict[int, tuple[Seen, str]] = {}
     used: set[str] = set()
-    passes: list[tuple[str, Any]] = [
-        ("mac", lambda e: by_mac.get(e.mac) if e.mac else None),
-        ("hostname", lambda e: by_name.get(short_name(e.hostname)) if e.hostname else None),
-        ("ip", lambda e: by_ip.get(e.ip) if e.ip else None),
-    ]
-    for how, find in passes:
+    for how in ("mac", "hostname", "ip"):
         for i, entry in enumerate(entries):
-            if i in claimed:
+            value = {"mac": entry.mac, "hostname": short_name(entry.hostname) or None, "ip": entry.ip}[how]
+            if i in claimed or value is None:
                 continue
-            dev = find(entry)
-            if dev is not None and dev.key not in used:
+            dev = next((d for d in index[how].get(value, []) if d.key not in used), None)
+            if dev is not None:
                 claimed[i] = (dev, how)
                 used.add(dev.key)
     present: list[tuple[RegisterEntry, Seen, str]] = []
