@@ -139,7 +139,8 @@ def _sample_family(kind: str, sample: Sample, declared: Mapping[str, str]) -> Fa
     if name in GENERIC or not _NAME.match(name):
         return None
     kind_type = "counter" if name.endswith("_total") else "gauge"
-    return Family(name, kind_type, declared.get(sample.name, ""), ())
+    help_text = declared.get(sample.name) or f"Undeclared sample of kind {kind} (a defect: declare it in METRICS)."
+    return Family(name, kind_type, help_text, ())
 
 
 class Exporter:
