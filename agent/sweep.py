@@ -39,7 +39,7 @@ __all__ = [
 
 _ECHO_REQUEST, _ECHO_REPLY = 8, 0
 _HEADER = struct.Struct("!BBHHH")
-# neighbour states that prove the host answered ARP/NDP recently (seconds, not hours)
+# neighbour state that proves the host answered ARP/NDP recently (the kernel's 15-45 s, not hours)
 FRESH_STATES = frozenset({"REACHABLE"})
 
 
@@ -225,12 +225,23 @@ async def sweep(
 
 @dataclasses.dataclass(frozen=True)
 class Neighbour:
-    """One kernel neighbour entry: `state` is the kernel's (REACHABLE, STALE, …, or PROC for /proc)."""
+    """One kernel neighbour entry: `state` is the kernel's (REACHABLE, STALE, …, or PROC for /proc).
+
+    `confirmed` is how many seconds ago the host last proved it is there (ARP/NDP reply or
+    traffic), whole seconds as the kernel reports them; None when unknown (/proc/net/arp).
+    """
 
     ip: str
     mac: str
     state: str
     dev: str
+    confirmed: float | None = None
+
+    def confirmed_within(self, seconds: float) -> bool:
+        """Did the host answer within the last `seconds` (e.g. since our sweep started)?"""
+        if self.confirmed is None:
+            return False
+        return self.confirmed <= seconds + 1          # the kernel truncates to whole seconds
 
 
 def normalise_mac(text: str) -> str | None:
@@ -243,14 +254,16 @@ def normalise_mac(text: str) -> str | None:
 
 
 def parse_ip_neigh(text: str) -> list[Neighbour]:
-    """Entries with a link-layer address from `ip -j neigh show` output."""
+    """Entries with a link-layer address from `ip -s -j neigh show` output."""
     out = []
     for item in json.loads(text or "[]"):
         mac = normalise_mac(item.get("lladdr", "") or "")
         if not mac or mac == "00:00:00:00:00:00":
             continue
         states = item.get("state") or ["UNKNOWN"]
-        out.append(Neighbour(item.get("dst", ""), mac, str(states[0]), item.get("dev", "")))
+        confirmed = item.get("confirmed")
+        out.append(Neighbour(item.get("dst", ""), mac, str(states[0]), item.get("dev", ""),
+                             float(confirmed) if isinstance(confirmed, int | float) else None))
     return out
 
 
@@ -268,7 +281,7 @@ def parse_proc_arp(text: str) -> list[Neighbour]:
 
 
 def neighbours(proc_arp: Path = Path("/proc/net/arp")) -> list[Neighbour]:
-    """The kernel's neighbour table: `ip -j neigh` (IPv4 + IPv6, with states), else /proc/net/arp.
+    """The kernel's neighbour table: `ip -s -j neigh` (IPv4 + IPv6, states, ages), else /proc/net/arp.
 
     Other platforms return an empty list: discovery then relies on ICMP replies alone.
     """
@@ -277,7 +290,7 @@ def neighbours(proc_arp: Path = Path("/proc/net/arp")) -> list[Neighbour]:
     ip = shutil.which("ip")
     if ip:
         try:
-            proc = subprocess.run([ip, "-j", "neigh", "show"], capture_output=True, text=True, timeout=5)
+            proc = subprocess.run([ip, "-s", "-j", "neigh", "show"], capture_output=True, text=True, timeout=5)
             if proc.returncode == 0:
                 return parse_ip_neigh(proc.stdout)
         except (OSError, subprocess.SubprocessError, ValueError):

@@ -76,6 +76,7 @@ async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
     found = Found()
     nets = [ipaddress.ip_network(s, strict=False) for s in cfg.subnets]
     addresses = sweep.expand(cfg.subnets, cfg.max_hosts) if nets else []
+    started = time.monotonic()
     if addresses:
         try:
             found.sweep = await sweep.sweep(addresses, rate=cfg.rate, wait=cfg.wait, retries=cfg.icmp_retries,
@@ -91,7 +92,11 @@ async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
         with contextlib.suppress(ValueError):
             if n.ip and any(ipaddress.ip_address(n.ip) in net for net in nets):
                 found.neighbours[n.ip] = n
-                if n.state in sweep.FRESH_STATES or (n.state == "PROC" and found.sweep is not None):
+                # proof of life: answered ARP since our sweep began (the sweep's echo triggers ARP even
+                # where a firewall drops ping); without a sweep, the kernel's REACHABLE state
+                fresh = n.confirmed_within(time.monotonic() - started) if found.sweep is not None \
+                    else n.state in sweep.FRESH_STATES
+                if fresh:
                     found.alive.setdefault(n.ip, []).append("arp")
     for ip, mac in (await run_blocking(_local_addresses)).items():
         if any(ipaddress.ip_address(ip) in net for net in nets):

@@ -9,13 +9,13 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import netns
 import pytest
+from _ns_discovery import StubDns
 
 from dxagent import sweep
 
@@ -49,11 +49,11 @@ def test_normalise_mac(text: str, mac: str | None) -> None:
 
 def test_parse_ip_neigh_keeps_entries_with_a_mac() -> None:
     text = json.dumps([
-        {"dst": "10.1.1.2", "dev": "eth0", "lladdr": "52:54:00:12:34:56", "state": ["REACHABLE"]},
+        {"dst": "10.1.1.2", "dev": "eth0", "lladdr": "52:54:00:12:34:56", "confirmed": 3, "state": ["REACHABLE"]},
         {"dst": "10.1.1.3", "dev": "eth0", "state": ["FAILED"]},
         {"dst": "fe80::1", "dev": "eth0", "lladdr": "52:54:00:12:34:57", "router": None, "state": ["STALE"]},
     ])
-    assert sweep.parse_ip_neigh(text) == [sweep.Neighbour("10.1.1.2", "52:54:00:12:34:56", "REACHABLE", "eth0"),
+    assert sweep.parse_ip_neigh(text) == [sweep.Neighbour("10.1.1.2", "52:54:00:12:34:56", "REACHABLE", "eth0", 3.0),
                                           sweep.Neighbour("fe80::1", "52:54:00:12:34:57", "STALE", "eth0")]
 
 
@@ -66,8 +66,9 @@ def test_parse_proc_arp_complete_entries_only() -> None:
     assert sweep.parse_proc_arp(text) == [sweep.Neighbour("10.1.1.2", "52:54:00:12:34:56", "PROC", "eth0")]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def lab() -> Iterator[netns.NetLab]:
+    # one lab per module: NetLab numbers links from 1, and a deleted namespace's veth lingers briefly
     netns.skip_unless_available()
     with netns.NetLab() as lab:
         yield lab
@@ -108,46 +109,6 @@ def test_sweep_without_permission_says_how_to_fix_it() -> None:
                            sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert "DENIED no permission for ICMP" in proc.stdout, proc.stderr
     assert "ping_group_range" in proc.stdout
-
-
-class StubDns:
-    """A real UDP DNS server on 127.0.0.1 answering PTR queries from a table (NXDOMAIN otherwise)."""
-
-    def __init__(self, names: dict[str, str]) -> None:
-        import dns.reversename
-
-        self.ptr = {dns.reversename.from_address(ip).to_text(): name for ip, name in names.items()}
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        import dns.message
-        import dns.rcode
-        import dns.rrset
-
-        while not self.stop.is_set():
-            try:
-                data, peer = self.sock.recvfrom(4096)
-            except (TimeoutError, OSError):
-                continue
-            query = dns.message.from_wire(data)
-            reply = dns.message.make_response(query)
-            qname = query.question[0].name.to_text()
-            if qname in self.ptr:
-                reply.answer.append(dns.rrset.from_text(qname, 60, "IN", "PTR", self.ptr[qname]))
-            else:
-                reply.set_rcode(dns.rcode.NXDOMAIN)
-            self.sock.sendto(reply.to_wire(), peer)
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(1)
-        self.sock.close()
 
 
 @pytest.fixture
