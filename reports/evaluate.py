@@ -24,8 +24,9 @@ __all__ = ["KeyValue", "CriterionResult", "TargetResult", "Evaluation", "evaluat
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 _OPS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": lambda a, b: math.isclose(a, b),
+    ">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq,
 }
+_REL_TOL = 1e-9  # 0.995 computed as 2578443/2591400 must equal the decimal threshold 0.995
 SERIES_POINTS = 48
 
 
@@ -81,6 +82,9 @@ class Evaluation:
 
 
 def compare(value: float, op: str, limit: float) -> bool:
+    """`value op limit`, where values within a relative 1e-9 of the limit count as equal to it."""
+    if math.isclose(value, limit, rel_tol=_REL_TOL, abs_tol=1e-12):
+        return op in (">=", "<=", "==")
     return _OPS[op](value, limit)
 
 
@@ -148,7 +152,9 @@ class _Evaluator:
         if value is None and known and why is None:
             value = _aggregate(known, c.aggregate, c.compare)
         if value is None:
-            return CriterionResult(c, sel, UNKNOWN, None, False, why or _NO_DATA, since, self.until, keys)
+            reasons = {k.why for k in keys if k.why is not None}
+            why = why or (reasons.pop() if len(reasons) == 1 else _NO_DATA)
+            return CriterionResult(c, sel, UNKNOWN, None, False, why, since, self.until, keys)
         ok = compare(value, c.compare, c.threshold)
         if ok and partial and c.aggregate != "best":
             why = t("{n} of {total} checks have no data", "{n}/{total} kiểm tra không có dữ liệu",
