@@ -26,6 +26,7 @@ KINDS: dict[str, str] = {
     "throughput": "dxagent.checks.throughput",
     "tls": "dxagent.checks.tls",
     "certfile": "dxagent.checks.certfile",
+    "clock": "dxagent.checks.clock",
     "http": "dxagent.checks.http",
     "inventory": "dxagent.checks.inventory",
     "discovery": "dxagent.checks.discovery",
