@@ -75,6 +75,20 @@ def parse_packet(data: bytes, family: int, ip_header: bool) -> tuple[str, int, i
     return name, code, ident, seq
 
 
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)   # Linux asm-generic value; Python lacks the name
+_CMSG_SPACE = socket.CMSG_SPACE(16)
+
+
+def _kernel_rtt(ancillary: list[tuple[int, int, bytes]], sent: float, limit: float) -> float | None:
+    """RTT from the SCM_TIMESTAMPNS control message; None when absent or implausible (clock step)."""
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == _SO_TIMESTAMPNS and len(data) >= 16:
+            sec, nsec = struct.unpack("@qq", data[:16])
+            rtt = sec + nsec / 1e9 - sent
+            return rtt if 0 <= rtt <= limit + 1 else None
+    return None
+
+
 def _open(family: int, mode: str) -> tuple[Any, str]:
     """An icmplib socket: raw (CAP_NET_RAW) or datagram (ping_group_range), as `mode` allows."""
     cls = ICMPv4Socket if family == socket.AF_INET else ICMPv6Socket
@@ -92,9 +106,10 @@ async def ping_address(address: str, family: int, *, count: int, interval: float
                        size: int = 56, mode: str = "auto", deadline: float | None = None) -> Measurement:
     """Send `count` echo requests `interval` apart and collect replies until the last one's timeout.
 
-    Replies are read by a reader callback as soon as the socket is readable (timestamps close to
-    arrival); a reply counts when it is an echo reply from `address` with our id and a sequence
-    we sent, within `packet_timeout` of its request. `deadline` (loop time) caps the whole run.
+    A reply counts when it is an echo reply from `address` with our id and a sequence we sent,
+    within `packet_timeout` of its request. Its round-trip time is the kernel's receive timestamp
+    (SO_TIMESTAMPNS) minus the send time, so a busy event loop does not inflate it; without a
+    kernel timestamp, the time the callback ran is used. `deadline` (loop time) caps the whole run.
     """
     loop = asyncio.get_running_loop()
     deadline = deadline if deadline is not None else float("inf")
@@ -102,16 +117,19 @@ async def ping_address(address: str, family: int, *, count: int, interval: float
     sock, m.mode = _open(family, mode)
     sock.blocking = False
     raw = sock.sock
+    with contextlib.suppress(OSError):
+        raw.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
     ip_header = m.mode == "raw" and family == socket.AF_INET
     want = ipaddress.ip_address(address.partition("%")[0])
     ident = unique_identifier()
-    sent_at: dict[int, float] = {}
+    sent_at: dict[int, float] = {}     # perf_counter after sendto: fallback clock
+    sent_wall: dict[int, float] = {}   # time.time() just before sendto (icmplib's request.time)
     complete = asyncio.Event()
 
     def on_readable() -> None:
         for _ in range(1000):
             try:
-                data, src = raw.recvfrom(65535)
+                data, anc, _, src = raw.recvmsg(65535, _CMSG_SPACE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # datagram sockets report ICMP errors this way
@@ -130,8 +148,11 @@ async def ping_address(address: str, family: int, *, count: int, interval: float
                 continue
             if seq in m.rtts:
                 m.duplicates += 1
-            elif now - sent_at[seq] <= packet_timeout:
-                m.rtts[seq] = now - sent_at[seq]
+                continue
+            rtt = _kernel_rtt(anc, sent_wall[seq], packet_timeout)
+            rtt = now - sent_at[seq] if rtt is None else rtt
+            if rtt <= packet_timeout:
+                m.rtts[seq] = rtt
                 if len(m.rtts) == len(sent_at) and m.sent == count:
                     complete.set()
 
@@ -153,6 +174,7 @@ async def ping_address(address: str, family: int, *, count: int, interval: float
                 m.last_error = str(exc)
                 continue
             sent_at[seq] = time.perf_counter()
+            sent_wall[seq] = request.time
             ident = request.id  # datagram sockets: the kernel chose the id
         if sent_at and len(m.rtts) < len(sent_at):
             wait = min(loop.time() + packet_timeout, deadline) - loop.time()
