@@ -72,10 +72,10 @@ def _auth_headers(cfg: Config) -> dict[str, str]:
     return {}
 
 
-async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measurement, extra: dict[str, Any]) -> None:
+async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measurement, extra: dict[str, Any],
+                    transport: httpx.AsyncHTTPTransport, backend: TimedBackend) -> None:
     from dxagent.checks.http import _same_origin_or_upgrade
 
-    transport, backend = _transport(cfg, timeline)
     base = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     base.update(cfg.headers)
     origin = httpx.URL(cfg.url)
@@ -205,10 +205,11 @@ async def run(cfg: Config, ctx: ProbeContext) -> tuple[Timeline, Measurement, di
     timeline = Timeline()
     m = Measurement(host=httpx.URL(cfg.url).host)
     extra: dict[str, Any] = {}
+    transport, backend = _transport(cfg, timeline)  # set-up (CA store load on first use) is not the target's time
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(ctx.timeout):
-            await _exchange(cfg, ctx, timeline, m, extra)
+            await _exchange(cfg, ctx, timeline, m, extra, transport, backend)
     except (TimeoutError, httpx.HTTPError, OSError, RedirectError) as exc:
         m.failure = classify(exc, timeline)
         ctx.log.debug("%s failed in phase %s: %s", redact_url(cfg.url), m.failure.phase, m.failure.message)

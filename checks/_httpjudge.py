@@ -196,7 +196,14 @@ def _failure_verdict(m: Measurement, f: Failure) -> Verdict:
         return Verdict(Status.CRIT, t("TLS failed ({code}): {err}", "lỗi TLS ({code}): {err}", code=f.code, err=msg),
                        Reason.TLS, _TLS_HINTS.get(f.code, _TLS_GENERIC), f.code)
     if f.reason is Reason.STATUS:  # redirect limit or an unusable redirect
-        return Verdict(Status.CRIT, t("{err} after {n} redirects", "{err} sau {n} lần chuyển hướng", err=msg, n=m.redirects),
+        if f.code == "redirect_loop":
+            text = t("redirect loop after {n} redirects", "vòng lặp chuyển hướng sau {n} lần", n=m.redirects)
+        elif f.code == "redirect_limit":
+            text = t("{err} (the limit is max_redirects)", "vượt quá giới hạn max_redirects ({n} lần chuyển hướng)",
+                     err=msg, n=m.redirects)
+        else:
+            text = t("unusable redirect: {err}", "chuyển hướng không dùng được: {err}", err=msg)
+        return Verdict(Status.CRIT, text,
                        Reason.STATUS, t("The redirects do not end: check the server's redirect rules (often an http↔https "
                                         "or login loop), or raise `max_redirects`.",
                                         "Chuyển hướng không dừng: kiểm tra quy tắc chuyển hướng của máy chủ (thường là vòng "
