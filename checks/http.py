@@ -57,7 +57,7 @@ EXAMPLE = """\
 - id: tthc-tinh
   kind: http
   url: https://motcua.tinh.example.gov.vn/api/health
-  basic_auth: {username: giamsat, password: {env: TTHC_PASSWORD}}
+  # basic_auth: {username: giamsat, password: {env: TTHC_PASSWORD}}   # password from the environment
   # ca_file: /etc/dxagent/ca-tinh.pem   # CA bundle of an internal certificate authority
   expect:
     body_contains: ["ok"]

@@ -186,6 +186,14 @@ async def huge_header(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     await asyncio.sleep(30)
 
 
+async def proxy_echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A forward proxy that answers itself with the request head it got (absolute URI, Proxy-Authorization)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: " + str(len(head)).encode()
+                 + b"\r\nConnection: close\r\n\r\n" + head)
+    await writer.drain()
+
+
 GZIP_BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)  # ~64 KB on the wire → 64 MiB
 
 

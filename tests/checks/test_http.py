@@ -42,8 +42,7 @@ def samples(r: Result) -> dict[str, float]:
 
 # --- config -------------------------------------------------------------------------------------
 
-def test_example_validates(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TTHC_PASSWORD", "x")
+def test_example_validates() -> None:
     text = "checks:\n" + "\n".join("  " + line for line in EXAMPLE.splitlines())
     cfg = load_text(text, "example.yml")
     assert [c.id for c in cfg.checks] == ["portal-dichvucong", "tthc-tinh"]
@@ -353,3 +352,22 @@ def test_http2(pki: TestPKI) -> None:
     assert r.status == Status.OK, r.summary
     assert samples(r)["http_version"] == 2 and r.details["http_version"] == "HTTP/2"
     assert r.details["title"] == "h2 portal"
+
+
+def test_through_a_proxy_with_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    monkeypatch.setenv("DX_PROXY_PW", "proxy-pw-9")
+    servers = hs.RawServers()
+    try:
+        port = servers.add(hs.proxy_echo)
+        # The portal's name is only ever sent to the proxy: nothing resolves it here.
+        r = run(url="http://portal.example/duong-dan", proxy=f"http://127.0.0.1:{port}",
+                proxy_auth={"username": "px", "password": {"env": "DX_PROXY_PW"}},
+                expect={"body_contains": ["GET http://portal.example/duong-dan HTTP/1.1",
+                                          "Proxy-Authorization: Basic " + base64.b64encode(b"px:proxy-pw-9").decode()]})
+    finally:
+        servers.close()
+    assert r.status == Status.OK, r.summary
+    assert r.details["remote_address"] == "127.0.0.1"
+    assert "proxy-pw-9" not in json.dumps(r.to_dict())
