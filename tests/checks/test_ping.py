@@ -237,8 +237,12 @@ def test_names_gateway_and_dns_inside_a_namespace(lab: netns.NetLab, lan: netns.
 
 def test_no_default_route_inside_a_namespace(lab: netns.NetLab, lan: netns.Lan) -> None:
     lonely = lan.add_host(default_route=False)
-    (r,) = _run_in(lab, lonely, "checks:\n  - id: gw\n    kind: ping\n    targets: [gateway]\n")
-    assert (r["status"], r["reason"], r["target"]) == ("CRIT", "down", "gateway")
+    gw, off_lan = _run_in(lab, lonely, "checks:\n  - id: gw\n    kind: ping\n    targets: [gateway, 10.203.254.1]\n"
+                          "    count: 3\n    packet_interval: 10ms\n")
+    assert (gw["status"], gw["reason"], gw["target"]) == ("CRIT", "down", "gateway")
+    # no route: sendto fails inside the namespace, nothing leaves it; each failure is a lost packet
+    assert (off_lan["status"], off_lan["reason"]) == ("CRIT", "down")
+    assert off_lan["details"]["send_errors"] == 3 and "unreachable" in off_lan["summary"].lower()
 
 
 def test_permission_unprivileged_then_ping_group_range(lab: netns.NetLab, lan: netns.Lan) -> None:
