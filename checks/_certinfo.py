@@ -14,14 +14,17 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from pydantic import Field, model_validator
+
+from dxagent.config import Model
 from dxagent.model import Status, Text, t
 
 if TYPE_CHECKING:
     from cryptography import x509
 
 __all__ = [
-    "DAY", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
-    "VerifyIssue", "classify", "ISSUE_TEXT", "HINTS", "fold", "serial_hex",
+    "DAY", "DaysThresholds", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
+    "VerifyIssue", "classify", "ISSUE_TEXT", "HINTS", "tls_summary", "fold", "serial_hex",
 ]
 
 DAY = 86400.0
@@ -137,6 +140,19 @@ def facts(cert: x509.Certificate, now: float) -> dict[str, Any]:
         "ca": _is_ca(cert),
         "sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }
+
+
+class DaysThresholds(Model):
+    """Days-left limits shared by `tls` and `certfile`; an expired certificate is CRIT regardless."""
+
+    warn: float = Field(30, ge=0, description="Warn when fewer than this many days are left.")
+    crit: float = Field(7, ge=0, description="Critical when fewer than this many days are left.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DaysThresholds:
+        if self.crit > self.warn:
+            raise ValueError("crit must not exceed warn (both are days left)")
+        return self
 
 
 def judge_days(days: float, warn: float, crit: float) -> Status:
@@ -295,3 +311,25 @@ HINTS: dict[str, Text] = {
     "version": t("Enable TLS 1.2 or 1.3 on the server; older versions are deprecated.",
                  "Bật TLS 1.2 hoặc 1.3 trên máy chủ; các phiên bản cũ không còn an toàn."),
 }
+
+
+def tls_summary(what: str, issues: list[VerifyIssue], leaf_days: float, chain_days: float,
+             earliest: dict[str, Any], version: str, verified: bool) -> Text:
+    """The tls kind's one-line summary: the deciding issue (if any) and the days left of the earliest certificate."""
+    date = earliest["not_after"][:10]
+    if chain_days <= 0:
+        dates = t("certificate expired {n:.1f} days ago on {date}", "chứng chỉ đã hết hạn {n:.1f} ngày trước, ngày {date}",
+                  n=-chain_days, date=date)
+    else:
+        dates = t("{n:.1f} days left, until {date}", "còn {n:.1f} ngày, đến {date}", n=chain_days, date=date)
+    if chain_days < leaf_days:
+        cn = earliest["subject_cn"] or earliest["subject"]
+        dates = Text(f"{dates.en} ({cn})", f"{dates.vi} ({cn})")
+    if what in ISSUE_TEXT and not (what == "expired" and chain_days <= 0):
+        first = issues[0] if issues and issues[0].key == what else None
+        head = ISSUE_TEXT[what]
+        if first is not None:
+            return Text(f"{head.en}: {first.detail.en}; {dates.en}", f"{head.vi}: {first.detail.vi}; {dates.vi}")
+        return Text(f"{head.en}; {dates.en}", f"{head.vi}; {dates.vi}")
+    state = t("verified", "đã xác thực") if verified else t("not verified", "chưa xác thực")
+    return Text(f"{dates.en}, {version}, {state.en}", f"{dates.vi}, {version}, {state.vi}")

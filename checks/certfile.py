@@ -16,10 +16,10 @@ import stat
 import time
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from dxagent.checks import _certinfo as ci
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
 from dxagent.configtypes import Secret
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext, run_blocking
@@ -28,9 +28,9 @@ __all__ = ["Config", "Thresholds", "probe", "judge", "parse", "EXAMPLE", "METRIC
 
 METRICS: dict[str, str] = {
     "certfile_read_success": "1 if the file was read and its certificates parsed, else 0.",
-    "certfile_cert_days_left": "Days until the certificate expires; negative once it has expired.",
-    "certfile_cert_not_after_timestamp_seconds": "Not-after time of the certificate.",
-    "certfile_cert_not_before_timestamp_seconds": "Not-before time of the certificate.",
+    "certfile_days_left": "Days until the certificate expires; negative once it has expired.",
+    "certfile_not_after_timestamp_seconds": "Not-after time of the certificate.",
+    "certfile_not_before_timestamp_seconds": "Not-before time of the certificate.",
 }
 
 EXAMPLE = """\
@@ -48,17 +48,7 @@ MAX_BYTES = 1024 * 1024  # a certificate file larger than this is not a certific
 _PEM_BLOCK = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----", re.S)
 
 
-class Thresholds(Model):
-    """Days-left limits; an expired certificate is CRIT regardless."""
-
-    warn: float = Field(30, ge=0, description="Warn when fewer than this many days are left.")
-    crit: float = Field(7, ge=0, description="Critical when fewer than this many days are left.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.crit > self.warn:
-            raise ValueError("crit must not exceed warn (both are days left)")
-        return self
+Thresholds = ci.DaysThresholds  # warn 30, crit 7 days; an expired certificate is CRIT regardless
 
 
 class Config(CheckConfig):
@@ -290,9 +280,9 @@ def _cert_result(cfg: Config, ctx: ProbeContext, f: Found, facts: dict[str, Any]
     return ctx.result(status, summary, target=f.target, reason=reason, hint=hint if status != Status.OK else None,
                       details=details, samples=[
                           Sample.of("certfile_read_success", 1),
-                          Sample.of("certfile_cert_days_left", days),
-                          Sample.of("certfile_cert_not_after_timestamp_seconds", facts["not_after_timestamp"]),
-                          Sample.of("certfile_cert_not_before_timestamp_seconds", facts["not_before_timestamp"]),
+                          Sample.of("certfile_days_left", days),
+                          Sample.of("certfile_not_after_timestamp_seconds", facts["not_after_timestamp"]),
+                          Sample.of("certfile_not_before_timestamp_seconds", facts["not_before_timestamp"]),
                       ])
 
 

@@ -15,14 +15,15 @@ import dataclasses
 import ipaddress
 import os
 import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from dxagent.checks import _certinfo as ci
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
@@ -47,30 +48,15 @@ EXAMPLE = """\
   interval: 1h
   timeout: 10s
   thresholds: {warn: 30, crit: 7}   # days left
-# The provincial mail server's certificate behind SMTP STARTTLS:
-# - id: tls-mail
-#   kind: tls
-#   host: mail.example.gov.vn
-#   port: 587
-#   starttls: smtp                  # none | smtp | imap | pop3
-#   ca_file: /etc/dxagent/ca/gov-root.pem   # extra trusted roots (PEM)
+  # starttls: smtp                  # none | smtp | imap | pop3 (mail servers, port 25/587/143/110)
+  # ca_file: /etc/dxagent/ca/gov-root.pem   # extra trusted roots (PEM)
 """
 
 MAX_LABELLED = 5  # chain positions exported as samples; longer chains only appear in details
 VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
-class Thresholds(Model):
-    """Days-left limits; expired or unverifiable certificates are CRIT regardless."""
-
-    warn: float = Field(30, ge=0, description="Warn when fewer than this many days are left.")
-    crit: float = Field(7, ge=0, description="Critical when fewer than this many days are left.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.crit > self.warn:
-            raise ValueError("crit must not exceed warn (both are days left)")
-        return self
+Thresholds = ci.DaysThresholds  # warn 30, crit 7 days; expired or unverifiable is CRIT regardless
 
 
 class Config(CheckConfig):
@@ -93,6 +79,16 @@ class Config(CheckConfig):
     )
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Days-left thresholds.")
 
+    @field_validator("host", "server_name")
+    @classmethod
+    def _host_name(cls, value: str | None) -> str | None:
+        if value is not None and not _is_ip(value):
+            try:
+                value.encode("idna")
+            except UnicodeError:
+                raise ValueError(f"{value!r} is not a valid host name") from None
+        return value
+
     @field_validator("ca_file")
     @classmethod
     def _readable(cls, value: Path | None) -> Path | None:
@@ -104,8 +100,8 @@ class Config(CheckConfig):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{host}:{self.port}"
 
-    def check_name(self) -> str | None:
-        """The name verified against the certificate; None for a bare IP without `server_name`."""
+    def check_name(self) -> str:
+        """The name verified against the certificate (an IP address is checked against IP SANs)."""
         return self.server_name or self.host
 
 
@@ -149,17 +145,19 @@ def judge(
 
 
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
-_CONTEXTS: dict[tuple[str | None, float], Any] = {}
+_CONTEXTS: dict[tuple[str | None, float, float], Any] = {}
 
 
 def _context(ca_file: Path | None) -> Any:
     """A client context that accepts any server (old versions too) and records verify errors.
 
-    Cached per ca_file and its mtime: loading the system store costs milliseconds per probe.
+    Cached per ca_file and the mtimes of it and the system bundle: loading the store costs milliseconds.
     """
     from OpenSSL import SSL
 
-    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0)
+    system = ssl.get_default_verify_paths().cafile
+    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0,
+           os.stat(system).st_mtime if system and os.path.exists(system) else 0.0)
     ctx = _CONTEXTS.get(key)
     if ctx is not None:
         return ctx
@@ -177,7 +175,8 @@ def _context(ca_file: Path | None) -> Any:
         return True  # keep going: the chain is wanted even when it does not verify
 
     ctx.set_verify(SSL.VERIFY_PEER, record)
-    _CONTEXTS.clear()  # one live entry per process is enough; configs rarely differ in ca_file
+    if len(_CONTEXTS) >= 16:  # stale entries (an updated ca_file or system store) go first
+        _CONTEXTS.pop(next(iter(_CONTEXTS)))
     _CONTEXTS[key] = ctx
     return ctx
 
@@ -347,13 +346,17 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     return _report(cfg, ctx, target, hs, handshake_s, details)
 
 
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.strip("[]"))
+        return True
+    except ValueError:
+        return False
+
+
 def _sni(cfg: Config) -> str | None:
     name = cfg.check_name()
-    try:
-        ipaddress.ip_address((name or "").strip("[]"))
-        return None  # RFC 6066: no SNI for IP literals
-    except ValueError:
-        return name
+    return None if _is_ip(name) else name  # RFC 6066: no SNI for IP literals
 
 
 def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshake_s: float,
@@ -383,30 +386,12 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
                    chain_length=len(chain_facts), earliest_expiry=earliest["not_after"])
     status, reason, what = judge(cfg.thresholds, leaf_days, chain_days, [i.key for i in issues],
                                  verify=cfg.verify, version=hs.version, min_version=cfg.min_version)
-    summary = _summary(what, issues, leaf_days, chain_days, earliest, hs.version, verified)
+    summary = ci.tls_summary(what, issues, leaf_days, chain_days, earliest, hs.version, verified)
+    if what == "version":
+        summary = Text(f"only {hs.version} negotiated (minimum {cfg.min_version}); {summary.en}",
+                       f"chỉ thương lượng được {hs.version} (tối thiểu {cfg.min_version}); {summary.vi}")
     return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
                       hint=ci.HINTS.get(what) if status != Status.OK else None)
-
-
-def _summary(what: str, issues: list[ci.VerifyIssue], leaf_days: float, chain_days: float,
-             earliest: dict[str, Any], version: str, verified: bool) -> Text:
-    date = earliest["not_after"][:10]
-    if chain_days <= 0:
-        dates = t("certificate expired {n:.1f} days ago on {date}", "chứng chỉ đã hết hạn {n:.1f} ngày trước, ngày {date}",
-                  n=-chain_days, date=date)
-    else:
-        dates = t("{n:.1f} days left, until {date}", "còn {n:.1f} ngày, đến {date}", n=chain_days, date=date)
-    if chain_days < leaf_days:
-        cn = earliest["subject_cn"] or earliest["subject"]
-        dates = Text(f"{dates.en} ({cn})", f"{dates.vi} ({cn})")
-    if what in ci.ISSUE_TEXT and not (what == "expired" and chain_days <= 0):
-        first = issues[0] if issues and issues[0].key == what else None
-        head = ci.ISSUE_TEXT[what]
-        if first is not None:
-            return Text(f"{head.en}: {first.detail.en}; {dates.en}", f"{head.vi}: {first.detail.vi}; {dates.vi}")
-        return Text(f"{head.en}; {dates.en}", f"{head.vi}; {dates.vi}")
-    state = t("verified", "đã xác thực") if verified else t("not verified", "chưa xác thực")
-    return Text(f"{dates.en}, {version}, {state.en}", f"{dates.vi}, {version}, {state.vi}")
 
 
 def _fail(ctx: ProbeContext, target: str, reason: Reason, phase: str, details: dict[str, Any],

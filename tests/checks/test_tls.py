@@ -146,6 +146,8 @@ def test_config_errors_name_the_field() -> None:
     assert "x.yml:5: checks[0].thresholds: crit must not exceed warn" in str(err.value)
     with pytest.raises(ConfigError, match=r"checks\[0\].ca_file: .*cannot read /nonexistent/ca.pem"):
         load_text("checks:\n  - {id: t, kind: tls, host: a, ca_file: /nonexistent/ca.pem}\n")
+    with pytest.raises(ConfigError, match=r"checks\[0\].server_name: .*not a valid host name"):
+        load_text("checks:\n  - {id: t, kind: tls, host: 10.0.0.1, server_name: 'a..b'}\n")
     with pytest.raises(ConfigError, match=r"checks\[0\].starttls"):
         load_text("checks:\n  - {id: t, kind: tls, host: a, starttls: ftp}\n")
 
@@ -254,6 +256,7 @@ async def test_chain_samples_cover_the_intermediate(pki: TestPKI) -> None:
     assert sample(r, "tls_chain_days_left") <= sample(r, "tls_cert_days_left")
 
 
+@pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
 async def test_tls10_only_server_warns(pki: TestPKI) -> None:
     def tls10(ctx: ssl.SSLContext) -> None:
         ctx.set_ciphers("ALL:@SECLEVEL=0")
@@ -268,7 +271,7 @@ async def test_tls10_only_server_warns(pki: TestPKI) -> None:
     if r.reason == Reason.TLS and "handshake failed" in r.summary.en:
         pytest.skip(f"local OpenSSL cannot negotiate TLS 1.0: {r.summary.en}")
     assert (r.status, r.reason) == (Status.WARN, Reason.TLS)
-    assert r.details["tls_version"] == "TLSv1" and "TLSv1" in r.summary.en
+    assert r.details["tls_version"] == "TLSv1" and "only TLSv1 negotiated (minimum TLSv1.2)" in r.summary.en
 
 
 async def test_hanging_server_ends_at_timeout_in_tls_phase() -> None:
