@@ -216,7 +216,7 @@ class Daemon:
         else:
             sch.cancel("snapshot")
         if cfg.push.url:
-            sch.every("push", cfg.push.interval, self._push_job, first=min(cfg.push.interval, 10))
+            sch.every("push", cfg.push.interval, self._push_job, first=min(cfg.push.interval, 3))
         else:
             sch.cancel("push")
 

@@ -1,0 +1,98 @@
+"""The daemon in-process: overrunning checks never pile up, skipped runs are counted, shutdown is bounded.
+
+This module is also a test-only check kind (`slow`), registered with monkeypatch, that counts
+how many of its probes run at the same time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import Field
+
+from dxagent import checks
+from dxagent.config import CheckConfig, load_text
+from dxagent.daemon import Daemon
+from dxagent.model import Result, Sample, Status, t
+from dxagent.probe import ProbeContext
+
+METRICS = {"slow_running": "Probes of this check running at once (test kind)."}
+EXAMPLE = ""
+RUNNING: dict[str, int] = {}
+PEAK: dict[str, int] = {}
+STARTS: dict[str, int] = {}
+
+
+class Config(CheckConfig):
+    """Sleeps `seconds`, ignoring cancellation when `stubborn`."""
+
+    kind: Literal["slow"] = "slow"
+    seconds: float = Field(0.0)
+    stubborn: bool = False
+
+
+async def probe(cfg: Config, ctx: ProbeContext) -> Result:
+    RUNNING[cfg.id] = RUNNING.get(cfg.id, 0) + 1
+    STARTS[cfg.id] = STARTS.get(cfg.id, 0) + 1
+    PEAK[cfg.id] = max(PEAK.get(cfg.id, 0), RUNNING[cfg.id])
+    try:
+        end = time.monotonic() + cfg.seconds
+        while time.monotonic() < end:
+            try:
+                await asyncio.sleep(0.02)
+            except asyncio.CancelledError:
+                if not cfg.stubborn:
+                    raise
+        return ctx.result(Status.OK, t("slept", "đã ngủ"), target="t", samples=[Sample.of("slow_running", 1)])
+    finally:
+        RUNNING[cfg.id] -= 1
+
+
+@pytest.fixture(autouse=True)
+def slow_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(checks.KINDS, "slow", __name__)
+    for d in (RUNNING, PEAK, STARTS):
+        d.clear()
+
+
+def config(tmp_path: Path, body: str) -> str:
+    return f"state_dir: {tmp_path}\nsnapshot: {{interval: 1s}}\nserver: {{listen: '127.0.0.1:0'}}\nchecks:\n{body}"
+
+
+async def test_overrunning_check_never_piles_up(tmp_path: Path) -> None:
+    # Each run takes the whole interval (it times out at 1 s); the next run is due while it is still going.
+    cfg = load_text(config(tmp_path, "  - {id: hog, kind: slow, seconds: 1.5, interval: 1s, timeout: 1s}\n"
+                                     "  - {id: quick, kind: slow, seconds: 0, interval: 1s, timeout: 1s}\n"))
+    daemon = Daemon(cfg)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(5.5)
+    assert PEAK["quick"] == 1 and STARTS["quick"] >= 3  # a slow neighbour does not hold up other checks
+    hog = daemon.latest.get("hog")
+    assert hog and hog[0].reason is not None and hog[0].reason.value == "timeout"
+    text = daemon.exporter.render(daemon.view()).decode()
+    assert 'dxagent_check_status{check="hog",kind="slow",target=""} 2' in text
+    daemon.stop()
+    assert await asyncio.wait_for(task, 15) == 0
+    # The scheduler never starts a second run of a check while one is going (max_instances=1).
+    assert PEAK["hog"] == 1 and STARTS["hog"] >= 2
+    assert (tmp_path / "snapshot.json").exists()
+
+
+async def test_shutdown_is_bounded_with_a_stubborn_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dxagent import daemon as daemon_mod
+
+    monkeypatch.setattr(daemon_mod, "SHUTDOWN_GRACE", 1.0)
+    cfg = load_text(config(tmp_path, "  - {id: stuck, kind: slow, seconds: 6, stubborn: true, interval: 2s,"
+                                     " timeout: 2s}\n"))
+    daemon = Daemon(cfg)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(4.5)
+    assert daemon.latest.get("stuck")  # timed out, reported, even though the probe ignores cancellation
+    t0 = time.monotonic()
+    daemon.stop()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert time.monotonic() - t0 < 3.5  # grace (1 s) + flush, not the probe's 6 s
