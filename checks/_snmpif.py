@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "COLUMNS", "Interface", "Rates", "interfaces_from_table", "select", "counter_delta",
+    "COLUMNS", "IDENTITY", "DETAIL", "FALLBACK", "needs_fallback", "Interface", "Rates", "interfaces_from_table", "select", "counter_delta",
     "compute_rates", "snapshot", "uptime_restarted", "clean_text",
 ]
 
@@ -38,6 +38,12 @@ COLUMNS: dict[str, tuple[int, ...]] = {
     "high_speed": (*IF_X_TABLE, 15),
     "alias": (*IF_X_TABLE, 18),
 }
+
+# Read in this order: IDENTITY first when filters may narrow the rows (then only the chosen rows'
+# DETAIL columns are fetched with GET), FALLBACK only for rows lacking 64-bit counters or ifHighSpeed.
+IDENTITY = ("descr", "name", "admin", "oper", "high_speed")
+DETAIL = ("in_octets64", "out_octets64", "in_errors", "out_errors", "in_discards", "out_discards", "alias")
+FALLBACK = ("in_octets32", "out_octets32", "speed")
 
 # ifOperStatus values (RFC 2863).
 OPER_STATUS = {1: "up", 2: "down", 3: "testing", 4: "unknown", 5: "dormant", 6: "notPresent", 7: "lowerLayerDown"}
@@ -143,6 +149,14 @@ def select(ifaces: list[Interface], *, names: tuple[str, ...] = (), include: str
         chosen = [i for i in chosen if i.oper_up]
     dropped = max(0, len(chosen) - limit)
     return chosen[:limit], missing, dropped
+
+
+def needs_fallback(table: Mapping[str, Mapping[tuple[int, ...], Any]], rows: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """Rows missing a 64-bit octet counter or ifHighSpeed: their 32-bit columns must be read."""
+    def has(col: str, row: tuple[int, ...]) -> bool:
+        return isinstance(table.get(col, {}).get(row), int)
+
+    return [r for r in rows if not (has("in_octets64", r) and has("out_octets64", r) and has("high_speed", r))]
 
 
 def counter_delta(prev: int, cur: int, bits: int, max_delta: float | None = None) -> int | None:

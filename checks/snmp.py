@@ -215,16 +215,55 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
             table: dict[str, dict[tuple[int, ...], object]] = {}
             if cfg.max_interfaces > 0:
                 phase = "interfaces"
-                cols = await asyncio.wait_for(
-                    session.walk_columns(list(ifmib.COLUMNS.values()), cfg.max_repetitions),
-                    max(0.05, deadline - time.monotonic()))
-                table = {name: cols[oid] for name, oid in ifmib.COLUMNS.items()}
+                table = await asyncio.wait_for(_read_table(session, cfg), max(0.05, deadline - time.monotonic()))
             requests = session.requests
     except SnmpError as exc:
         return [device_failure(ctx, cfg, target, exc.kind, exc.detail, phase=phase)]
     except TimeoutError:
         return [device_failure(ctx, cfg, target, "timeout", "budget", phase=phase)]
     return _results(cfg, ctx, target, address, system, table, requests)
+
+
+async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int, ...], object]]:
+    """The IF-MIB columns the check needs, in as few requests as the filters allow.
+
+    Without filters everything is walked in one multi-column pass (fewest round trips). With
+    filters, the identity columns are walked first and only the chosen rows' counters are read
+    with GET, so watching 2 uplinks of a 48-port switch decodes ~10 % of the table. 32-bit
+    counters and ifSpeed are read only for rows that lack the 64-bit ones.
+    """
+    cols = ifmib.COLUMNS
+    narrowing = bool(cfg.interfaces or cfg.include or cfg.exclude or cfg.oper_up_only)
+    first = ifmib.IDENTITY if narrowing else ifmib.IDENTITY + ifmib.DETAIL
+    walked = await session.walk_columns([cols[c] for c in first], cfg.max_repetitions)
+    table = {name: walked[cols[name]] for name in first}
+    rows = [r for r in sorted(table["descr"]) if len(r) == 1]
+    if narrowing:
+        chosen, _, _ = ifmib.select(ifmib.interfaces_from_table(table), names=cfg.interfaces, include=cfg.include,
+                                    exclude=cfg.exclude, oper_up_only=cfg.oper_up_only, limit=cfg.max_interfaces)
+        rows = [(i.index,) for i in chosen]
+        if len(rows) * 3 > len(table["descr"]):
+            walked = await session.walk_columns([cols[c] for c in ifmib.DETAIL], cfg.max_repetitions)
+            table.update({name: walked[cols[name]] for name in ifmib.DETAIL})
+        else:
+            await _get_rows(session, table, ifmib.DETAIL, rows)
+    missing = ifmib.needs_fallback(table, rows)
+    if missing:
+        await _get_rows(session, table, ifmib.FALLBACK, missing)
+    return table
+
+
+async def _get_rows(session: Session, table: dict[str, dict[tuple[int, ...], object]], names: tuple[str, ...],
+                    rows: list[tuple[int, ...]], batch: int = 40) -> None:
+    """GET `names` columns for `rows` into `table` (absent instances are left out)."""
+    wanted = [(name, row) for row in rows for name in names]
+    for start in range(0, len(wanted), batch):
+        part = wanted[start:start + batch]
+        got = await session.get([ifmib.COLUMNS[name] + row for name, row in part])
+        for name, row in part:
+            value = got.get(ifmib.COLUMNS[name] + row)
+            if value is not None:
+                table.setdefault(name, {})[row] = value
 
 
 SYSTEM = {

@@ -110,6 +110,13 @@ def test_interfaces_from_table_prefers_hc_and_high_speed() -> None:
     assert "out_octets" not in gi.counters and vlan.counters["out_octets"] == 11
 
 
+def test_fallback_columns_only_for_rows_without_hc_counters() -> None:
+    table = {"in_octets64": {(1,): 5, (2,): 7}, "out_octets64": {(1,): 5}, "high_speed": {(1,): 1000, (2,): 100},
+             "descr": {(1,): b"a", (2,): b"b", (3,): b"c"}}
+    assert ifmib.needs_fallback(table, [(1,), (2,), (3,)]) == [(2,), (3,)]
+    assert set(ifmib.IDENTITY + ifmib.DETAIL + ifmib.FALLBACK) == set(ifmib.COLUMNS)
+
+
 def test_select_filters() -> None:
     ifs = [_iface(i, n, oper=o) for i, n, o in
            [(1, "Gi0/1", "up"), (2, "Gi0/2", "down"), (3, "Gi0/10", "up"), (4, "Vlan1", "up"), (5, "lo", "up")]]
