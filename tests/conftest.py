@@ -10,6 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from dxagent import checks
+from tests import netguard
+
+netguard.install()
 
 
 @pytest.fixture
