@@ -25,7 +25,8 @@ API
         and Prometheus' target health (the usual reason: scrape errors).
     `prom.targets()` → `data.activeTargets` of /api/v1/targets.
 `with pushgateway(tmp_path, *, extra_args=()) as pgw:` → `pgw.url`, `pgw.metrics()` (text of
-    its /metrics), `pgw.groups()` (JSON of /api/v1/metrics).
+    its /metrics), `pgw.groups()` (JSON of /api/v1/metrics). Its persistence file lives in
+    tmp_path (Debian's default, /var/lib/prometheus/pushgateway.data, would leak groups between runs).
 `promtool_check_metrics(text)` → (ok: bool, output: str) of `promtool check metrics`.
 `with dxagent_run(config_path, *, listen=None, args=(), env=None) as agent:`
     Runs `python -m dxagent run -c CONFIG --listen 127.0.0.1:PORT --log-format json` and waits for
@@ -223,7 +224,11 @@ class Pushgateway(Proc):
 def pushgateway(tmp_path: Path, *, extra_args: Sequence[str] = ()) -> Iterator[Pushgateway]:
     binary = need("prometheus-pushgateway")
     port = free_port()
-    proc = Pushgateway([binary, f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn", *extra_args], port)
+    # Debian's build persists to /var/lib/prometheus/pushgateway.data by default: groups from
+    # earlier runs would reappear. Keep the file in the test's own folder.
+    data = Path(tempfile.mkdtemp(prefix="pgw-", dir=tmp_path)) / "pushgateway.data"
+    proc = Pushgateway([binary, f"--web.listen-address=127.0.0.1:{port}", f"--persistence.file={data}",
+                        "--log.level=warn", *extra_args], port)
     try:
         wait_http(f"{proc.url}/-/ready", timeout=15)
         yield proc
