@@ -88,16 +88,11 @@ async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
                 found.alive.setdefault(ip, []).append("icmp")
             if found.sweep.truncated:
                 notes.append("icmp: sweep stopped at its share of the budget; raise rate or timeout")
-    for n in await run_blocking(sweep.neighbours):
-        with contextlib.suppress(ValueError):
-            if n.ip and any(ipaddress.ip_address(n.ip) in net for net in nets):
-                found.neighbours[n.ip] = n
-                # proof of life: answered ARP since our sweep began (the sweep's echo triggers ARP even
-                # where a firewall drops ping); without a sweep, the kernel's REACHABLE state
-                fresh = n.confirmed_within(time.monotonic() - started) if found.sweep is not None \
-                    else n.state in sweep.FRESH_STATES
-                if fresh:
-                    found.alive.setdefault(n.ip, []).append("arp")
+    waiting = await _read_neighbours(found, nets, started)
+    if waiting and found.sweep is not None and deadline - time.monotonic() > _KERNEL_PROBE * 2:
+        # our echo moved their STALE entries to DELAY: the kernel re-checks them by ARP after ~5 s
+        await asyncio.sleep(_KERNEL_PROBE)
+        await _read_neighbours(found, nets, started)
     for ip, mac in (await run_blocking(_local_addresses)).items():
         if any(ipaddress.ip_address(ip) in net for net in nets):
             found.local[ip] = mac
@@ -115,22 +110,80 @@ async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
     return found
 
 
+_KERNEL_PROBE = 6.5        # delay_first_probe_time (5 s) + one ARP retransmission, Linux defaults
+
+
+async def _read_neighbours(found: Found, nets: list[Any], started: float) -> int:
+    """Merge the neighbour table; return how many entries in the subnets await the kernel's re-check.
+
+    Proof of life is an ARP/NDP answer since our sweep began (its echo triggers ARP even where a
+    firewall drops ping). A REACHABLE entry not confirmed since then is not proof: the host may
+    have left in the last 45 s. Without a sweep (no ICMP permission), REACHABLE is all we have.
+    """
+    waiting = 0
+    for n in await run_blocking(sweep.neighbours):
+        with contextlib.suppress(ValueError):
+            if not n.ip or not any(ipaddress.ip_address(n.ip) in net for net in nets):
+                continue
+            found.neighbours[n.ip] = n
+            fresh = n.confirmed_within(time.monotonic() - started) if found.sweep is not None \
+                else n.state in sweep.FRESH_STATES
+            if fresh and "arp" not in found.alive.get(n.ip, []):
+                found.alive.setdefault(n.ip, []).append("arp")
+            elif not fresh and n.ip not in found.alive and n.state in ("DELAY", "PROBE"):
+                waiting += 1
+    return waiting
+
+
 async def _snmp_all(hosts: list[str], cfg: Config, out: dict[str, dict[str, Any]]) -> None:
+    """HOST-RESOURCES of every live host through one SNMP engine.
+
+    An engine costs ~100 ms of blocking CPU to build; one per host would stall the event loop
+    (and every other phase's timers) for seconds on a busy LAN, so v2c sessions share one.
+    """
+    from pysnmp.hlapi.v3arch import asyncio as hl
+
+    engine = hl.SnmpEngine()
     sem = asyncio.Semaphore(32)
+    community = cfg.snmp.community.reveal() if cfg.snmp.community else ""
 
     async def one(ip: str) -> None:
         async with sem:
-            info = await snmp_hr(ip, cfg.snmp.port, cfg.snmp.community.reveal() if cfg.snmp.community else "",
-                                 cfg.snmp.timeout)
+            info = await snmp_hr(ip, cfg.snmp.port, community, cfg.snmp.timeout, engine=engine)
             if info is not None:
                 out[ip] = info
 
-    await asyncio.gather(*(one(h) for h in hosts))
+    try:
+        await asyncio.gather(*(one(h) for h in hosts))
+    finally:
+        engine.close_dispatcher()
 
 
-async def snmp_hr(ip: str, port: int, community: str, timeout: float) -> dict[str, Any] | None:
+def _session(ip: str, port: int, community: str, timeout: float, engine: Any) -> Any:
+    """A `_snmpclient.Session` (its GET and GETBULK column walk) riding on a shared engine."""
+    from dxagent.checks._snmpclient import Credentials, Session
+
+    class Shared(Session):
+        async def __aenter__(self) -> Session:
+            from pysnmp.hlapi.v3arch import asyncio as hl
+
+            self._hl, self._engine = hl, engine
+            self._auth = hl.CommunityData(community, mpModel=1)
+            self._context = hl.ContextData()
+            self._target = await hl.UdpTransportTarget.create((ip, port), timeout=timeout, retries=0)
+            return self
+
+        async def __aexit__(self, *exc: object) -> None:
+            """The engine belongs to the caller."""
+
+    if engine is None:
+        return Session(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0)
+    return Shared(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0)
+
+
+async def snmp_hr(ip: str, port: int, community: str, timeout: float, engine: Any = None) -> dict[str, Any] | None:
     """sysDescr/sysName and HOST-RESOURCES (hrSystem, hrStorage, hrProcessorLoad); None if no answer."""
-    from dxagent.checks._snmpclient import Credentials, Session, SnmpError
+    from dxagent.checks._snmpclient import SnmpError
 
     sys_descr, sys_name = (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
     hr = (1, 3, 6, 1, 2, 1, 25)
@@ -138,7 +191,7 @@ async def snmp_hr(ip: str, port: int, community: str, timeout: float) -> dict[st
     st = (*hr, 2, 3, 1)
     cols = [(*st, 2), (*st, 3), (*st, 4), (*st, 5), (*st, 6), (*hr, 3, 3, 1, 2)]
     try:
-        async with Session(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0) as s:
+        async with _session(ip, port, community, timeout, engine) as s:
             got = await s.get([sys_descr, sys_name])
             if got.get(sys_descr) is None and got.get(sys_name) is None:
                 return None
