@@ -28,7 +28,6 @@ __all__ = ["Config", "Thresholds", "probe", "judge", "parse", "EXAMPLE", "METRIC
 
 METRICS: dict[str, str] = {
     "certfile_read_success": "1 if the file was read and its certificates parsed, else 0.",
-    "certfile_days_left": "Days until the certificate expires; negative once it has expired.",
     "certfile_not_after_timestamp_seconds": "Not-after time of the certificate.",
     "certfile_not_before_timestamp_seconds": "Not-before time of the certificate.",
 }
@@ -38,7 +37,7 @@ EXAMPLE = """\
 - id: chungthu
   kind: certfile
   paths: ["/srv/chungthu/*.p12", "/srv/chungthu/*.pfx"]
-  password: {env: DXAGENT_P12_PASSWORD}   # or {file: /etc/dxagent/p12.pass}; only for PKCS#12
+  # password: {file: /etc/dxagent/secrets/p12.pass}   # or {env: NAME}; only for PKCS#12 files
   issuer_contains: "Ban Cơ yếu Chính phủ"  # case and diacritics ignored
   interval: 6h
   thresholds: {warn: 30, crit: 7}          # days left
@@ -280,7 +279,6 @@ def _cert_result(cfg: Config, ctx: ProbeContext, f: Found, facts: dict[str, Any]
     return ctx.result(status, summary, target=f.target, reason=reason, hint=hint if status != Status.OK else None,
                       details=details, samples=[
                           Sample.of("certfile_read_success", 1),
-                          Sample.of("certfile_days_left", days),
                           Sample.of("certfile_not_after_timestamp_seconds", facts["not_after_timestamp"]),
                           Sample.of("certfile_not_before_timestamp_seconds", facts["not_before_timestamp"]),
                       ])

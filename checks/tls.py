@@ -32,8 +32,7 @@ __all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS", "Hand
 METRICS: dict[str, str] = {
     "tls_handshake_success": "1 if the TLS handshake completed (whether or not the chain verifies), else 0.",
     "tls_verified": "1 if the presented chain verifies against the trust store and names the host, else 0.",
-    "tls_cert_days_left": "Days until the leaf certificate expires; negative once it has expired.",
-    "tls_chain_days_left": "Days until the earliest-expiring certificate of the presented chain expires.",
+    "tls_chain_earliest_not_after_timestamp_seconds": "Earliest not-after time of the presented chain (as blackbox_exporter's probe_ssl_earliest_cert_expiry), reported even when verification fails.",
     "tls_cert_not_after_timestamp_seconds": "Not-after time of each presented certificate (position 0 = leaf).",
     "tls_cert_not_before_timestamp_seconds": "Not-before time of each presented certificate (position 0 = leaf).",
     "tls_handshake_seconds": "Time of the TLS handshake, after TCP connect and STARTTLS.",
@@ -375,11 +374,11 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
     leaf_days = ci.days_left(leaf["not_after_timestamp"], now)
     chain_days = ci.days_left(earliest["not_after_timestamp"], now)
     verified = not issues
-    samples += [Sample.of("tls_verified", verified), Sample.of("tls_cert_days_left", leaf_days),
-                Sample.of("tls_chain_days_left", chain_days)]
+    samples += [Sample.of("tls_verified", verified),
+                Sample.of("tls_chain_earliest_not_after_timestamp_seconds", earliest["not_after_timestamp"])]
     for pos, f in enumerate(chain_facts[:MAX_LABELLED]):
-        samples.append(Sample.of("tls_cert_not_after_timestamp_seconds", f["not_after_timestamp"], position=pos, serial=f["serial"]))
-        samples.append(Sample.of("tls_cert_not_before_timestamp_seconds", f["not_before_timestamp"], position=pos, serial=f["serial"]))
+        samples.append(Sample.of("tls_cert_not_after_timestamp_seconds", f["not_after_timestamp"], position=pos))
+        samples.append(Sample.of("tls_cert_not_before_timestamp_seconds", f["not_before_timestamp"], position=pos))
     details.update({k: leaf[k] for k in ("subject", "issuer", "sans", "serial", "not_before", "not_after", "days_left",
                                          "key_type", "key_bits", "signature_algorithm", "sha256")})
     details.update(verified=verified, verify_issues=[i.to_dict() for i in issues], chain=chain_facts[:10],

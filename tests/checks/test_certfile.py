@@ -141,12 +141,12 @@ async def test_signing_certificate_folder(gov: TestPKI, other: TestPKI, tmp_path
     a, b, c = (r[str(folder / n)] for n in ("a.p12", "b.pfx", "c.p12"))
     assert a.status == Status.OK and a.details["subject_cn"] == "Nguyễn Văn A" and "Nguyễn Văn A" in a.summary.vi
     assert a.details["issuer"] == f"CN={GOV} Intermediate CA,O={GOV},C=VN" and a.details["format"] == "pkcs12"
-    assert 399.9 < sample(a, "certfile_days_left") <= 400
+    assert 399.9 < a.details["days_left"] <= 400
     assert sample(a, "certfile_not_after_timestamp_seconds") == ok.not_after.timestamp()
     assert sample(a, "certfile_not_before_timestamp_seconds") == ok.not_before.timestamp()
     assert (b.status, b.reason) == (Status.WARN, Reason.THRESHOLD)
     assert (c.status, c.reason) == (Status.CRIT, Reason.THRESHOLD) and "expired 10.0 days ago" in c.summary.en
-    assert sample(c, "certfile_days_left") == pytest.approx(-10, abs=0.01)
+    assert c.details["days_left"] == pytest.approx(-10, abs=0.01)
     assert str(folder / "d.p12") not in r  # another issuer: filtered out, though it expires in 3 days
     assert (r[str(folder / "broken.p12")].status, r[str(folder / "broken.p12")].reason) == (Status.CRIT, Reason.CONTENT)
     wrong = r[str(folder / "otherpass.p12")]

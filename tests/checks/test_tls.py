@@ -208,12 +208,10 @@ async def test_real_servers(pki: TestPKI, case: str) -> None:
     assert sample(r, "tls_handshake_success") == 1
     # facts are reported whether or not the chain verifies
     assert r.details["serial"] == format(leaf.certificate.serial_number, "X")
-    assert sample(r, "tls_cert_not_after_timestamp_seconds", position="0", serial=r.details["serial"]) == \
-        leaf.not_after.timestamp()
-    assert sample(r, "tls_cert_not_before_timestamp_seconds", position="0", serial=r.details["serial"]) == \
-        leaf.not_before.timestamp()
+    assert sample(r, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
+    assert sample(r, "tls_cert_not_before_timestamp_seconds", position="0") == leaf.not_before.timestamp()
     expected_days = (leaf.not_after.timestamp() - time.time()) / 86400
-    assert abs(sample(r, "tls_cert_days_left") - expected_days) < 0.01
+    assert abs(r.details["days_left"] - expected_days) < 0.01
     assert r.details["chain_length"] == (1 if serve_kw or leaf_kw.get("self_signed") else 2)
     assert r.details["tls_version"] in ("TLSv1.2", "TLSv1.3") and r.details["cipher"]
     assert r.summary.en != r.summary.vi
@@ -224,7 +222,8 @@ async def test_expired_cert_reports_negative_days_and_date(pki: TestPKI) -> None
     leaf = pki.leaf(days_left=-3, filename="expired2")
     with serve_https(leaf) as srv:
         r = await probe(srv.port, pki.root_pem)
-    assert -3.01 < sample(r, "tls_cert_days_left") < -2.99
+    assert -3.01 < r.details["days_left"] < -2.99
+    assert sample(r, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
     assert f"expired 3.0 days ago on {leaf.not_after:%Y-%m-%d}" in r.summary.en
     assert "đã hết hạn" in r.summary.vi
 
@@ -250,10 +249,11 @@ async def test_chain_samples_cover_the_intermediate(pki: TestPKI) -> None:
     leaf = pki.leaf(days_left=400, filename="long")
     with serve_https(leaf) as srv:
         r = await probe(srv.port, pki.root_pem)
-    inter_serial = format(pki.intermediate.serial_number, "X")
-    assert sample(r, "tls_cert_not_after_timestamp_seconds", position="1", serial=inter_serial) == \
+    assert sample(r, "tls_cert_not_after_timestamp_seconds", position="1") == \
         pki.intermediate.not_valid_after_utc.timestamp()
-    assert sample(r, "tls_chain_days_left") <= sample(r, "tls_cert_days_left")
+    earliest = sample(r, "tls_chain_earliest_not_after_timestamp_seconds")
+    assert earliest == min(leaf.not_after.timestamp(), pki.intermediate.not_valid_after_utc.timestamp())
+    assert earliest <= sample(r, "tls_cert_not_after_timestamp_seconds", position="0")
 
 
 @pytest.mark.filterwarnings("ignore:ssl.TLSVersion.TLSv1 is deprecated:DeprecationWarning")
@@ -397,6 +397,5 @@ async def test_cross_check_with_blackbox_exporter(pki: TestPKI, tmp_path: Path) 
                 assert bb_ver["probe_ssl_earliest_cert_expiry"] <= earliest, name  # may include the root
             else:
                 assert "probe_ssl_earliest_cert_expiry" not in bb_ver, name  # the gap we close
-                assert sample(ours, "tls_cert_days_left") == pytest.approx(
-                    (leaf.not_after.timestamp() - time.time()) / 86400, abs=0.01)
+                assert sample(ours, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
 
