@@ -17,15 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from dxagent.checks._httpjudge import Failure, Measurement
+from dxagent.checks._httpjudge import Failure, Measurement, redact_url
 from dxagent.checks._httptrace import (
     BodyReader,
     ResolveError,
     TimedBackend,
     Timeline,
     cert_not_after,
+    clean_text,
     html_title,
-    redact_url,
     tls_failure,
 )
 from dxagent.model import Reason
@@ -135,7 +135,7 @@ async def _final(cfg: Config, response: httpx.Response, timeline: Timeline, m: M
     m.location = response.headers.get("location")
     m.headers = {k.lower(): v for k, v in response.headers.items()}
     ctype = response.headers.get("content-type", "")
-    extra["headers"] = {k: response.headers[k][:200] for k in ("server", "content-type") if k in response.headers}
+    extra["headers"] = {k: clean_text(response.headers[k]) for k in ("server", "content-type") if k in response.headers}
     if m.tls:
         stream = response.extensions.get("network_stream")
         ssl_object: ssl.SSLObject | None = stream.get_extra_info("ssl_object") if stream is not None else None

@@ -12,10 +12,13 @@ import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from dxagent.model import Reason, Status, Text, t
 
-__all__ = ["Failure", "Measurement", "Verdict", "judge", "parse_status_spec", "status_matches"]
+__all__ = ["PHASES", "Failure", "Measurement", "Verdict", "judge", "parse_status_spec", "redact_url", "status_matches"]
+
+PHASES = ("dns", "connect", "tls", "request", "ttfb", "transfer")
 
 
 def parse_status_spec(value: object) -> str:
@@ -47,6 +50,17 @@ def status_matches(specs: Iterable[str], code: int) -> bool:
             if int(low) <= code <= int(high or low):
                 return True
     return False
+
+
+def redact_url(url: str) -> str:
+    """The URL without user:password@ (credentials must never reach output, logs or metrics)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid url>"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 @functools.lru_cache(maxsize=256)

@@ -23,18 +23,15 @@ import time
 import zlib
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpcore
 
+from dxagent.checks._httpjudge import PHASES
 from dxagent.probe import run_blocking
 
-__all__ = [
-    "PHASES", "BodyReader", "ResolveError", "TimedBackend", "Timeline", "cert_not_after", "html_title",
-    "redact_url", "tls_failure",
-]
+__all__ = ["BodyReader", "ResolveError", "TimedBackend", "Timeline", "cert_not_after", "clean_text", "html_title",
+           "tls_failure"]
 
-PHASES = ("dns", "connect", "tls", "request", "ttfb", "transfer")
 
 # httpcore trace operation → our phase; "request" spans headers and body sending.
 _TRACE_BEGIN = {
@@ -252,6 +249,11 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.I | re.S)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]+")
 
 
+def clean_text(text: str, limit: int = 200) -> str:
+    """Untrusted server text for output: control and bidi characters removed, whitespace collapsed, cut."""
+    return " ".join(_CONTROL.sub(" ", text).split())[:limit]
+
+
 def html_title(text: str) -> str | None:
     """The page <title> (unescaped, whitespace and control characters collapsed, 200 chars): untrusted text."""
     m = _TITLE.search(text, 0, 262144)
@@ -259,17 +261,6 @@ def html_title(text: str) -> str | None:
         return None
     title = " ".join(_CONTROL.sub(" ", html.unescape(m.group(1))).split())
     return title[:200] or None
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password@ (credentials must never reach output, logs or metrics)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<invalid url>"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def cert_not_after(ssl_object: ssl.SSLObject | None) -> float | None:

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
-from dxagent.checks._httpjudge import Measurement, Verdict, judge, parse_status_spec, status_matches
-from dxagent.checks._httptrace import PHASES, redact_url
+from dxagent.checks._httpjudge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import ByteSize, Duration, Secret
 from dxagent.model import Result, Sample, Status
