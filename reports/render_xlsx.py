@@ -19,47 +19,54 @@ _FILL = {"met": "C8E6C9", "not_met": "FFCDD2", "unknown": "E0E0E0"}
 
 
 def rollup_xlsx(doc: Mapping[str, Any], lang: str = "vi") -> bytes:
+    """The roll-up as an XLSX file (write-only mode: 3,321 sites in a few seconds, little memory)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font, PatternFill
 
     def w(k: str) -> str:
         return word(k, lang)
 
-    wb = Workbook()
+    wb = Workbook(write_only=True)
     bold = Font(bold=True)
-    ws = wb.active
-    ws.title = w("targets")[:31]
-    ws.append([w("target"), "", w("weight"), w("met"), w("not_met"), w("unknown"), w("share"), w("trend")])
-    for t in doc["targets"]:
-        ws.append([t["id"], csv_safe(t["name"][lang]), t["weight"], t["met"], t["not_met"], t["unknown"], t["share"],
-                   t["share_delta"]])
-        ws.cell(ws.max_row, 7).number_format = "0.0%"
-        ws.cell(ws.max_row, 8).number_format = "+0.0%;-0.0%;0.0%"
+    fills = {k: PatternFill("solid", fgColor=v) for k, v in _FILL.items()}
+
+    def cell(ws: Any, value: Any, *, fmt: str | None = None, fill: str | None = None, head: bool = False) -> Any:
+        c = WriteOnlyCell(ws, value=csv_safe(value))
+        if fmt:
+            c.number_format = fmt
+        if fill:
+            c.fill = fills[fill]
+        if head:
+            c.font = bold
+        return c
+
+    ws = wb.create_sheet(w("targets")[:31])
     ws.column_dimensions["B"].width = 40
+    ws.append([cell(ws, h, head=True) for h in (w("target"), "", w("weight"), w("met"), w("not_met"), w("unknown"),
+                                                 w("share"), w("trend"))])
+    for t in doc["targets"]:
+        ws.append([t["id"], csv_safe(t["name"][lang]), t["weight"], t["met"], t["not_met"], t["unknown"],
+                   cell(ws, t["share"], fmt="0.0%"), cell(ws, t["share_delta"], fmt="+0.0%;-0.0%;0.0%")])
     ids = [t["id"] for t in doc["targets"]]
     sites = wb.create_sheet(w("ranking")[:31])
-    sites.append([w("rank"), w("site"), "", w("province"), w("score"), w("trend"), *ids])
+    sites.column_dimensions["C"].width = 32
+    sites.freeze_panes = "C2"
+    sites.append([cell(sites, h, head=True) for h in (w("rank"), w("site"), "", w("province"), w("score"), w("trend"),
+                                                       *ids)])
+    words = {k: w(k) for k in _FILL}
     for s in doc["sites"]:
         if s["score"] is None:
             continue
         status = {i: "not_met" for i in s["not_met"]} | {i: "unknown" for i in s["unknown"]}
-        sites.append([s["rank"], csv_safe(s["site"]), csv_safe(s["name"]), csv_safe(s["province"]), s["score"],
-                      s["score_delta"], *[w(status.get(i, "met")) for i in ids]])
-        row = sites.max_row
-        sites.cell(row, 5).number_format = "0.0%"
-        sites.cell(row, 6).number_format = "+0.0%;-0.0%;0.0%"
-        for j, i in enumerate(ids):
-            sites.cell(row, 7 + j).fill = PatternFill("solid", fgColor=_FILL[status.get(i, "met")])
-    sites.column_dimensions["C"].width = 32
-    sites.freeze_panes = "C2"
+        sites.append([s["rank"], csv_safe(s["site"]), csv_safe(s["name"]), csv_safe(s["province"]),
+                      cell(sites, s["score"], fmt="0.0%"), cell(sites, s["score_delta"], fmt="+0.0%;-0.0%;0.0%"),
+                      *[cell(sites, words[status.get(i, "met")], fill=status.get(i, "met")) for i in ids]])
     nodata = wb.create_sheet(w("no_data_sites")[:31])
-    nodata.append([w("site"), "", w("province"), w("details")])
+    nodata.append([cell(nodata, h, head=True) for h in (w("site"), "", w("province"), w("details"))])
     for s in doc["sites"]:
         if s["score"] is None:
             nodata.append([csv_safe(s["site"]), csv_safe(s["name"]), csv_safe(s["province"]), csv_safe(s["problem"])])
-    for sheet in wb.worksheets:
-        for cell in sheet[1]:
-            cell.font = bold
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
