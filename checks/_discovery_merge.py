@@ -12,6 +12,7 @@ import dataclasses
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -71,8 +72,11 @@ async def _bounded(coro: Any, deadline: float, phase: str, notes: list[str]) -> 
         notes.append(f"{phase}: stopped at the run's budget (partial)")
 
 
-async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
-    """Sweep, read neighbours, then rDNS + ports + SNMP on live hosts, all within `deadline`."""
+async def observe(cfg: Config, deadline: float, notes: list[str], progress: Callable[[int], None] | None = None) -> Found:
+    """Sweep, read neighbours, then rDNS + ports + SNMP on live hosts, all within `deadline`.
+
+    `progress(n)` (the CLI's progress bar, via `ctx.services["progress"]`) counts swept addresses.
+    """
     found = Found()
     nets = [ipaddress.ip_network(s, strict=False) for s in cfg.subnets]
     addresses = sweep.expand(cfg.subnets, cfg.max_hosts) if nets else []
@@ -80,6 +84,7 @@ async def observe(cfg: Config, deadline: float, notes: list[str]) -> Found:
     if addresses:
         try:
             found.sweep = await sweep.sweep(addresses, rate=cfg.rate, wait=cfg.wait, retries=cfg.icmp_retries,
+                                            progress=progress,
                                             deadline=deadline - min(5.0, (deadline - time.monotonic()) / 2))
         except sweep.SweepPermissionError as exc:
             found.permission = str(exc)

@@ -171,7 +171,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                               target=cfg.target_label(), reason=Reason.CONFIG,
                               hint=t("Fix `register_file:` (path, UTF-8 CSV or YAML); see docs/inventory.md.",
                                      "Sửa `register_file:` (đường dẫn, tệp CSV UTF-8 hoặc YAML); xem docs/inventory.md."))
-    found = await merge.observe(cfg, deadline, notes)
+    found = await merge.observe(cfg, deadline, notes, progress=ctx.services.get("progress"))
     reports: list[selfreport.FolderReport] = []
     if cfg.self_reports.folder is not None:
         reports, problems = await run_blocking(lambda: selfreport.read_folder(
