@@ -132,7 +132,8 @@ async def _final(cfg: Config, response: httpx.Response, timeline: Timeline, m: M
     m.http_version = response.http_version
     m.final_url = redact_url(str(response.url))
     m.tls = response.url.scheme == "https"
-    m.location = response.headers.get("location")
+    location = response.headers.get("location")
+    m.location = clean_text(redact_url(location), 300) if location is not None else None
     m.headers = {k.lower(): v for k, v in response.headers.items()}
     ctype = response.headers.get("content-type", "")
     extra["headers"] = {k: clean_text(response.headers[k]) for k in ("server", "content-type") if k in response.headers}

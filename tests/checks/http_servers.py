@@ -62,6 +62,8 @@ class RouteHandler(BaseHTTPRequestHandler):
                 self._send(302, b"", {"Location": f"/redirect/{n - 1}"})
         elif head == "goto":  # /goto?to=URL → 302 there (cross-origin and http→https tests)
             self._send(int(query.get("code", ["302"])[0]), b"moved", {"Location": query["to"][0]})
+        elif head == "creds-redirect":  # a Location with user:password@ must not reach output
+            self._send(302, b"", {"Location": "http://u:leaked-pw@portal.example/"})
         elif head == "auth":
             expected = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
             ok = self.headers.get("Authorization") == expected

@@ -264,6 +264,8 @@ def test_redirects(web: HTTPSServer) -> None:
     r = run(url=f"{web.url}redirect/5", max_redirects=2)
     assert r.status == Status.CRIT and r.reason == Reason.STATUS and r.details["error"] == "redirect_limit"
     assert "more than 2 redirects" in r.summary.en and "max_redirects" in r.summary.vi
+    r = run(url=f"{web.url}creds-redirect", follow_redirects=False)
+    assert r.reason == Reason.STATUS and "http://portal.example/" in r.hint.en and "leaked-pw" not in json.dumps(r.to_dict())
     r = run(url=f"{web.url}goto?to=ftp://files.example/x")
     assert r.reason == Reason.STATUS and r.details["error"] == "bad_redirect" and "ftp" in r.summary.en
 
