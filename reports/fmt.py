@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-__all__ = ["unit_of", "fmt_value", "fmt_time", "fmt_duration", "word", "OUTCOME_WORDS"]
+__all__ = ["unit_of", "fmt_value", "fmt_time", "fmt_duration", "fmt_compare", "word", "OUTCOME_WORDS"]
 
 _WORDS: dict[str, tuple[str, str]] = {
     "site_report": ("Readiness report", "Báo cáo mức sẵn sàng"),
@@ -95,3 +95,8 @@ def fmt_duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.0f}h"
     return f"{seconds / 60:.0f}m"
+
+
+def fmt_compare(op: str) -> str:
+    """The comparison as printed: ≥ and ≤ read better than >= and <= in a report."""
+    return {">=": "≥", "<=": "≤", "==": "="}.get(op, op)

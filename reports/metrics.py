@@ -21,7 +21,7 @@ from typing import Any
 
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.reports.evaluate import MET, NOT_MET, evaluate
-from dxagent.reports.fmt import fmt_value
+from dxagent.reports.fmt import fmt_compare, fmt_value
 from dxagent.reports.profile import Profile
 
 __all__ = ["METRICS", "CHECK_ID", "KIND", "readiness_results", "evaluate_results"]
@@ -39,7 +39,7 @@ def _criteria_text(target: Mapping[str, Any], lang: str) -> str:
     parts = []
     for c in target["criteria"]:
         value = fmt_value(c["value"], c["unit"], lang)
-        parts.append(f"{c['label'][lang]} {value} ({c['compare']} {fmt_value(c['threshold'], c['unit'], lang)})")
+        parts.append(f"{c['label'][lang]} {value} ({fmt_compare(c['compare'])} {fmt_value(c['threshold'], c['unit'], lang)})")
     return "; ".join(parts)
 
 

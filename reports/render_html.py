@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from dxagent.reports import svg
-from dxagent.reports.fmt import fmt_duration, fmt_time, fmt_value, word
+from dxagent.reports.fmt import fmt_compare, fmt_duration, fmt_time, fmt_value, word
 
 __all__ = ["render_site", "render_rollup", "environment"]
 
@@ -41,6 +41,7 @@ def _helpers(lang: str) -> dict[str, Any]:
         "fv": lambda v, unit: fmt_value(v, unit, lang),
         "ft": fmt_time,
         "fd": fmt_duration,
+        "cmp": fmt_compare,
     }
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dxagent.reports.fmt import fmt_duration, fmt_time, fmt_value, word
+from dxagent.reports.fmt import fmt_compare, fmt_duration, fmt_time, fmt_value, word
 
 __all__ = ["site_markdown", "rollup_markdown", "site_csv", "rollup_csv", "md_escape", "csv_safe"]
 
@@ -59,7 +59,7 @@ def site_markdown(doc: Mapping[str, Any], lang: str = "en") -> str:
         outcome = w("at_risk") if t["at_risk"] else w(t["outcome"])
         values = "<br>".join(f"{md_escape(_n(c['label'], lang))}: {fmt_value(c['value'], c['unit'], lang)}"
                              + (f" ({md_escape(_n(c['why'], lang))})" if c["why"] else "") for c in t["criteria"])
-        limits = "<br>".join(f"{md_escape(c['compare'])} {fmt_value(c['threshold'], c['unit'], lang)}"
+        limits = "<br>".join(f"{fmt_compare(c['compare'])} {fmt_value(c['threshold'], c['unit'], lang)}"
                              for c in t["criteria"])
         lines.append(f"| **{md_escape(t['id'])}** {md_escape(_n(t['name'], lang))} | {outcome} | {values} | "
                      f"{limits} | {t['weight']:g} |")

@@ -120,7 +120,7 @@ def test_metrics_results_mirror_the_document(demo_json: dict[str, Any]) -> None:
 
 def test_markdown_and_csv(tmp_path: Path) -> None:
     _, md = _site(tmp_path, "md", hostile=True, lang="en")
-    assert "| **NET-01** Dedicated-network \\(Level II\\) link | not met |" in md
+    assert "| **NET-01** Dedicated-network \\(Level II\\) link | not met | 30-day availability: 99.28 % | ≥ 99.50 % |" in md
     assert "<script>" not in md and "\\<script\\>" in md
     assert md_escape("a|b\nc") == "a\\|b c"
     _, text = _site(tmp_path / "csv", "csv", lang="en")
