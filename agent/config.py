@@ -256,9 +256,14 @@ def _load_checks(raw: list[Any], src: yamlsrc.Source) -> tuple[list[Any], list[P
                                     f"{what}; known kinds: {known}"))
             continue
         try:
-            check = config_model(kind).model_validate(item)
+            enabled = item.get("enabled", True) is not False
+            check = config_model(kind).model_validate(item, context={"resolve_secrets": enabled})
         except ValidationError as exc:
             problems.extend(_problems(exc, src, loc))
+            continue
+        except Exception as exc:  # a kind's validator failed in an unexpected way: still one clear line
+            problems.append(Problem(src.filename, src.line(loc), _field_path(loc),
+                                    f"cannot validate this {kind} check: {type(exc).__name__}: {exc}"))
             continue
         checks.append(check)
     return checks, problems

@@ -89,13 +89,16 @@ ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
 class Secret:
     """A resolved secret. Never printed: repr/str give `<secret>`; use `reveal()` to read it."""
 
-    __slots__ = ("_value", "source")
+    __slots__ = ("_value", "resolved", "source")
 
-    def __init__(self, value: str, source: str = "inline") -> None:
+    def __init__(self, value: str, source: str = "inline", resolved: bool = True) -> None:
         self._value = value
         self.source = source
+        self.resolved = resolved
 
     def reveal(self) -> str:
+        if not self.resolved:
+            raise RuntimeError(f"secret from {self.source} was not resolved (the check is disabled)")
         return self._value
 
     def __repr__(self) -> str:
@@ -110,13 +113,21 @@ class Secret:
         return hash(self._value)
 
     @classmethod
-    def _validate(cls, value: Any) -> Secret:
+    def _validate(cls, value: Any, info: Any = None) -> Secret:
+        """Resolve a reference; with context `resolve_secrets=False` only check its form.
+
+        Disabled checks are validated that way, so a secret file that does not exist yet does
+        not block a config whose check using it is switched off.
+        """
         if isinstance(value, Secret):
             return value
         if isinstance(value, str):
             return cls(value, "inline")
+        resolve = not (info is not None and isinstance(info.context, dict) and info.context.get("resolve_secrets") is False)
         if isinstance(value, dict) and len(value) == 1:
             (key, ref), = value.items()
+            if key in ("env", "file") and isinstance(ref, str) and not resolve:
+                return cls("", f"{key} {ref}", resolved=False)
             if key == "env" and isinstance(ref, str):
                 if ref not in os.environ:
                     raise PydanticCustomError(
@@ -135,7 +146,7 @@ class Secret:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
+        return core_schema.with_info_plain_validator_function(
             cls._validate,
             serialization=core_schema.plain_serializer_function_ser_schema(lambda v: "<secret>"),
         )

@@ -51,9 +51,10 @@ EXAMPLE = """\
   user: dxagent
   security_level: authPriv
   auth_protocol: SHA
-  auth_key: change-me-auth-key     # better {env: SNMP_AUTH_KEY} or {file: /etc/dxagent/snmp-auth}
+  auth_key: {file: /etc/dxagent/secrets/snmp-auth}   # or {env: SNMP_AUTH_KEY}; never inline
   priv_protocol: AES
-  priv_key: change-me-priv-key     # better {env: SNMP_PRIV_KEY} or {file: /etc/dxagent/snmp-priv}
+  priv_key: {file: /etc/dxagent/secrets/snmp-priv}
+  enabled: false                   # secrets are read only once the check is enabled
   interfaces: [ge-0/0/0]           # only the uplink (exact ifName or ifDescr)
   thresholds: {utilization_warn: 0.8, utilization_crit: 0.95}
 """
@@ -145,7 +146,7 @@ class Config(CheckConfig):
                     raise ValueError(f"security_level {self.security_level} needs `{name}`")
                 if not needed and key is not None:
                     raise ValueError(f"security_level {self.security_level} does not use `{name}`; remove it or raise the level")
-                if key is not None and len(key.reveal()) < 8:
+                if key is not None and key.resolved and len(key.reveal()) < 8:
                     raise ValueError(f"`{name}` must be at least 8 characters (RFC 3414)")
         if self.request_timeout * (self.request_retries + 1) > self.timeout:
             raise ValueError("request_timeout × (request_retries + 1) must not exceed timeout")

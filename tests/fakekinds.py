@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from dxagent.config import CheckConfig
 from dxagent.model import Reason, Result, Sample, Status, t
@@ -23,6 +23,13 @@ class Config(CheckConfig):
     mode: Literal["ok", "warn", "crit", "sleep", "raise", "block", "stubborn", "flaky", "many", "none"] = "ok"
     seconds: float = Field(0.0, description="How long to sleep/block.")
     fail_times: int = Field(0, description="flaky: fail this many attempts first.")
+    explode_in_validator: bool = Field(False, description="Raise a non-validation error while validating.")
+
+    @model_validator(mode="after")
+    def _explode(self) -> Config:
+        if self.explode_in_validator:
+            raise RuntimeError("validator bug")
+        return self
 
     def target_label(self) -> str:
         return f"fake-{self.mode}"

@@ -170,3 +170,30 @@ def test_config_check_cli_exit_code_and_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert f"{p}:3: site.foo: unknown field" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("template", ["commune", "province"])
+def test_site_templates_load(template: str) -> None:
+    import importlib.resources
+
+    text = importlib.resources.files("dxagent.defaults").joinpath(f"{template}.yml").read_text(encoding="utf-8")
+    cfg = load_text(text, f"{template}.yml")
+    assert cfg.site.level == template
+    assert any(c.enabled for c in cfg.checks) and any(not c.enabled for c in cfg.checks)
+
+
+def test_disabled_check_does_not_resolve_its_secrets(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-secret"
+    base = ("checks:\n  - id: r\n    kind: snmp\n    host: 127.0.0.1\n    version: v2c\n"
+            f"    community: {{file: {missing}}}\n")
+    cfg = load_text(base + "    enabled: false\n")
+    assert not cfg.checks[0].enabled
+    with pytest.raises(ConfigError, match="cannot read secret file"):
+        load_text(base)
+
+
+def test_unexpected_validator_failure_is_a_problem_not_a_traceback(fake_kinds: None) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text("checks:\n  - id: x\n    kind: fake\n    mode: ok\n    explode_in_validator: true\n")
+    (problem,) = info.value.problems
+    assert problem.line == 2 and "cannot validate this fake check: RuntimeError" in problem.message
