@@ -155,7 +155,7 @@ def interface_result(ctx: ProbeContext, device: str, iface: ifmib.Interface, rat
     if iface.admin_up is not None:
         samples.append(Sample.of("snmp_interface_admin_up", iface.admin_up, **lab))
     if iface.speed_bps:
-        samples.append(Sample.of("snmp_interface_speed_bits_per_second", iface.speed_bps, **lab))
+        samples.append(Sample.of("snmp_interface_speed_bytes_per_second", iface.speed_bps / 8, **lab))
     if "in_octets" in iface.counters:
         samples.append(Sample.of("snmp_interface_receive_bytes_total", iface.counters["in_octets"], **lab))
     if "out_octets" in iface.counters:
@@ -164,8 +164,8 @@ def interface_result(ctx: ProbeContext, device: str, iface: ifmib.Interface, rat
     if rates is not None:
         rx_u, tx_u = rates.utilization(iface.speed_bps)
         pairs = (
-            ("snmp_interface_receive_bits_per_second", rates.receive_bps, {}),
-            ("snmp_interface_transmit_bits_per_second", rates.transmit_bps, {}),
+            ("snmp_interface_receive_bytes_per_second", rates.receive_bps / 8, {}),
+            ("snmp_interface_transmit_bytes_per_second", rates.transmit_bps / 8, {}),
             ("snmp_interface_utilization_ratio", rx_u, {"direction": "receive"}),
             ("snmp_interface_utilization_ratio", tx_u, {"direction": "transmit"}),
             ("snmp_interface_errors_per_second", rates.in_errors, {"direction": "receive"}),

@@ -24,7 +24,7 @@ __all__ = ["Config", "Thresholds", "probe", "judge", "rates", "select", "EXAMPLE
 
 METRICS: dict[str, str] = {
     "interface_up": "1 if the interface is operationally up (link detected, IFF_RUNNING), else 0.",
-    "interface_speed_bits_per_second": "Negotiated link speed; absent when the driver does not report one.",
+    "interface_speed_bytes_per_second": "Negotiated link speed in bytes per second (Mbps × 125000); absent when the driver does not report one.",
     "interface_mtu_bytes": "Maximum transmission unit.",
     "interface_receive_bytes_total": "Bytes received since the interface appeared.",
     "interface_transmit_bytes_total": "Bytes transmitted since the interface appeared.",
@@ -229,7 +229,7 @@ def _result(cfg: Config, ctx: ProbeContext, name: str, info: dict[str, Any],
     up, speed = info["up"], info["speed"]
     samples = [Sample.of("interface_up", up), Sample.of("interface_mtu_bytes", info["mtu"])]
     if speed > 0:
-        samples.append(Sample.of("interface_speed_bits_per_second", speed * 1_000_000))
+        samples.append(Sample.of("interface_speed_bytes_per_second", speed * 1_000_000 / 8))
     for field, (base, labels) in COUNTERS.items():
         if field in info["counters"]:
             samples.append(Sample.of(f"{base}_total", info["counters"][field], **labels))

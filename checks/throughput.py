@@ -23,7 +23,7 @@ from dxagent.probe import ProbeContext
 __all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS"]
 
 METRICS: dict[str, str] = {
-    "throughput_bits_per_second": "Download rate achieved: body bits divided by transfer time.",
+    "throughput_bytes_per_second": "Download rate achieved: body bytes divided by transfer time (× 8 for bits per second).",
     "throughput_bytes": "Body bytes downloaded in this run.",
     "throughput_seconds": "Transfer time, from the response headers to the last byte read.",
     "throughput_contracted_ratio": "Achieved rate divided by contracted_mbps (when configured).",
@@ -149,7 +149,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     elapsed = max(t_end - t_headers, 1e-6)
     bps = nbytes * 8 / elapsed
     status, reason = judge(cfg, bps, nbytes, complete, elapsed)
-    samples = [Sample.of("throughput_bits_per_second", bps), Sample.of("throughput_bytes", nbytes),
+    samples = [Sample.of("throughput_bytes_per_second", bps / 8), Sample.of("throughput_bytes", nbytes),
                Sample.of("throughput_seconds", elapsed)]
     ratio = bps / 1e6 / cfg.contracted_mbps if cfg.contracted_mbps else None
     if ratio is not None:

@@ -159,7 +159,7 @@ def test_rates_after_traffic_between_two_runs(lan: tuple[netns.NetLab, netns.Lan
     assert b["interface_receive_packets_total"] - a["interface_receive_packets_total"] >= 50
     assert b["interface_error_ratio{receive}"] == 0 and b["interface_drop_ratio{transmit}"] == 0
     assert second.status == Status.OK and "Mbit/s" in second.summary.en
-    assert b["interface_speed_bits_per_second"] == 10_000 * 10**6      # veth reports 10000 Mbps
+    assert b["interface_speed_bytes_per_second"] == 10_000 * 10**6 / 8      # veth reports 10000 Mbps
 
 
 def test_counter_reset_gives_no_rate(lan: tuple[netns.NetLab, netns.Lan]) -> None:

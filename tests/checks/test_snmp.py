@@ -29,7 +29,7 @@ from tests.snmpd import SnmpAgent, running_snmpd, skip_unless_snmpd, snmpd_agent
 HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
 HC_OUT = "1.3.6.1.2.1.31.1.1.1.10"
 IF_NAME = "1.3.6.1.2.1.31.1.1.1.1"
-RATES = {"snmp_interface_receive_bits_per_second", "snmp_interface_transmit_bits_per_second",
+RATES = {"snmp_interface_receive_bytes_per_second", "snmp_interface_transmit_bytes_per_second",
          "snmp_interface_utilization_ratio", "snmp_interface_errors_per_second", "snmp_interface_discards_per_second"}
 
 
@@ -263,7 +263,7 @@ def test_v3_authpriv_two_runs_give_rates(agent: SnmpAgent) -> None:
     second = _run(cfg, state)
     got = _samples(second[1])
     lo = json.dumps({"interface": "lo"})
-    assert "snmp_interface_receive_bits_per_second" + lo in got and got["snmp_interface_receive_bits_per_second" + lo] >= 0
+    assert "snmp_interface_receive_bytes_per_second" + lo in got and got["snmp_interface_receive_bytes_per_second" + lo] >= 0
     assert "snmp_interface_errors_per_second" + json.dumps({"direction": "receive", "interface": "lo"}) in got
     assert second[0].details["rates"] == "ok"
     assert agent.auth_key not in json.dumps([r.to_dict() for r in first + second])

@@ -76,7 +76,7 @@ async def test_stops_at_max_bytes_and_reports_rate() -> None:
     s = _samples(r)
     assert r.status == Status.OK and r.details["stopped_by"] == "max_bytes"
     assert 5_000_000 <= s["throughput_bytes"] < 5_000_000 + 2 * CHUNK
-    assert s["throughput_bits_per_second"] == pytest.approx(s["throughput_bytes"] * 8 / s["throughput_seconds"])
+    assert s["throughput_bytes_per_second"] == pytest.approx(s["throughput_bytes"] / s["throughput_seconds"])
 
 
 async def test_paced_server_rate_is_measured() -> None:
@@ -84,9 +84,9 @@ async def test_paced_server_rate_is_measured() -> None:
         r = await _probe(_cfg(base + "/paced", contracted_mbps=100, thresholds={"warn_ratio": 0.5, "crit_ratio": 0.2}))
     s = _samples(r)
     # 32 blocks of 64 KiB with 50 ms pauses: about 10.5 Mb/s (sleep granularity makes it a bit slower)
-    assert 6e6 < s["throughput_bits_per_second"] < 12e6
+    assert 6e6 < s["throughput_bytes_per_second"] * 8 < 12e6
     assert s["throughput_bytes"] == 2 * 1024 * 1024 and r.details["stopped_by"] == "end of file"
-    assert s["throughput_contracted_ratio"] == pytest.approx(s["throughput_bits_per_second"] / 100e6)
+    assert s["throughput_contracted_ratio"] == pytest.approx(s["throughput_bytes_per_second"] * 8 / 100e6)
     assert (r.status, r.reason) == (Status.CRIT, Reason.THRESHOLD)
     assert "% of 100 Mbps" in r.summary.en and "% của 100 Mbps" in r.summary.vi and r.hint is not None
 
