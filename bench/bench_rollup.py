@@ -39,10 +39,10 @@ RAW_QUERIES = """
 import sys, httpx
 url = sys.argv[1]
 with httpx.Client(base_url=url, timeout=60) as c:
-    for q in ("max by (site, name, province, level) (last_over_time(dxagent_site_info[7d]))",
-              "dxagent_readiness_target_met * on(instance) group_left(site) dxagent_site_info",
-              "dxagent_readiness_target_unknown * on(instance) group_left(site) dxagent_site_info",
-              "dxagent_readiness_score * on(instance) group_left(site) dxagent_site_info"):
+    for q in ("max by (site_id, site_name, province, level) (last_over_time(dxagent_site_info[7d]))",
+              "dxagent_readiness_target_met * on(instance) group_left(site_id) dxagent_site_info",
+              "dxagent_readiness_target_unknown * on(instance) group_left(site_id) dxagent_site_info",
+              "dxagent_readiness_score * on(instance) group_left(site_id) dxagent_site_info"):
         c.post("/api/v1/query", data={"query": q, "time": sys.argv[2]}).raise_for_status()
 """
 

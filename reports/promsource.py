@@ -1,10 +1,11 @@
 """Roll-up input from a Prometheus server's HTTP API: how the roll-up scales to every commune.
 
 Agents export `dxagent_readiness_target_met{target}`, `dxagent_readiness_target_unknown{target}`
-and `dxagent_readiness_score` (see dxagent.reports.metrics) plus `dxagent_site_info{site,name,
-province,level}`. Site identity is joined on the scrape's `instance` label:
+and `dxagent_readiness_score` (see dxagent.reports.metrics) plus the exporter's
+`dxagent_site_info{site_id,site_name,province,level}` (`site`/`name` are accepted too). Site identity
+is joined on the scrape's `instance` label:
 
-    dxagent_readiness_target_met * on(instance) group_left(site, province) dxagent_site_info
+    dxagent_readiness_target_met * on(instance) group_left(site_id) dxagent_site_info
 
 so nothing depends on every agent setting constant labels. The universe of sites is every
 `dxagent_site_info` seen within `lookback` (default 7 days): a site whose agent stopped being
@@ -53,6 +54,14 @@ def query(client: httpx.Client, expr: str, at: float | None) -> list[dict[str, A
     return list(data.get("result") or [])
 
 
+_IDENT = "site_id, site_name, site, name, province, level"
+
+
+def _site(metric: dict[str, str]) -> str:
+    """The site id: the exporter's `site_id` label (or `site` from constant labels / older exporters)."""
+    return metric.get("site_id") or metric.get("site") or ""
+
+
 def records_from_prometheus(url: str, *, province: str | None = None, at: float | None = None,
                             lookback: str = "7d", timeout: float = 60.0,
                             auth: tuple[str, str] | None = None, verify: bool | str = True) -> Iterator[SiteRecord]:
@@ -60,36 +69,38 @@ def records_from_prometheus(url: str, *, province: str | None = None, at: float 
     sel = f'{{province="{_label_value(province)}"}}' if province else ""
     info = f"dxagent_site_info{sel}"
     with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, auth=auth, verify=verify) as client:
-        universe = query(client, f"max by (site, name, province, level) (last_over_time({info}[{lookback}]))", at)
-        met = query(client, f"dxagent_readiness_target_met * on(instance) group_left(site) {info}", at)
-        unknown = query(client, f"dxagent_readiness_target_unknown * on(instance) group_left(site) {info}", at)
-        score = query(client, f"dxagent_readiness_score * on(instance) group_left(site) {info}", at)
-        gen = query(client, f"timestamp(dxagent_readiness_score) * on(instance) group_left(site) {info}", at)
+        universe = query(client, f"max by ({_IDENT}) (last_over_time({info}[{lookback}]))", at)
+        join = f"on(instance) group_left(site_id, site) {info}"
+        met = query(client, f"dxagent_readiness_target_met * {join}", at)
+        unknown = query(client, f"dxagent_readiness_target_unknown * {join}", at)
+        score = query(client, f"dxagent_readiness_score * {join}", at)
+        gen = query(client, f"timestamp(dxagent_readiness_score) * {join}", at)
     records: dict[str, SiteRecord] = {}
     for item in universe:
         m = item["metric"]
-        site = m.get("site", "")
+        site = _site(m)
         if site:
-            records[site] = SiteRecord(site, m.get("name", ""), m.get("province", ""), m.get("level", ""),
+            records[site] = SiteRecord(site, m.get("site_name") or m.get("name", ""), m.get("province", ""),
+                                       m.get("level", ""),
                                        problem="no readiness metrics (agent not scraped, or too old to export them)")
     for item in score:
-        rec = records.get(item["metric"].get("site", ""))
+        rec = records.get(_site(item["metric"]))
         if rec is not None:
             rec.score = float(item["value"][1])
             rec.problem = None
     for item in gen:
-        rec = records.get(item["metric"].get("site", ""))
+        rec = records.get(_site(item["metric"]))
         if rec is not None:
             rec.generated_at = float(item["value"][1])
     for series, outcome in ((met, MET), (unknown, UNKNOWN)):
         for item in series:
-            rec = records.get(item["metric"].get("site", ""))
+            rec = records.get(_site(item["metric"]))
             target = item["metric"].get("target", "")
             if rec is None or not target or float(item["value"][1]) != 1.0:
                 continue
             rec.outcomes[target] = outcome
     for item in met:  # a target present with met=0 and unknown=0 is not met
-        rec = records.get(item["metric"].get("site", ""))
+        rec = records.get(_site(item["metric"]))
         target = item["metric"].get("target", "")
         if rec is not None and target and target not in rec.outcomes:
             rec.outcomes[target] = NOT_MET

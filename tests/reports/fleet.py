@@ -4,7 +4,8 @@ Used by the roll-up test and bench/bench_rollup.py. Every site report starts fro
 document (plan02 over a demo snapshot), then gets seeded outcomes per target; the score is recomputed
 from the weights exactly as the evaluation does. The OpenMetrics text is produced through
 `dxagent.reports.metrics.readiness_results` — the function the daemon exports — with the exporter's
-naming (`dxagent_` prefix, check/kind/target labels) and the scrape's instance/job labels.
+naming (`dxagent_` prefix, check/kind/target labels; `dxagent_site_info{site_id,site_name,province,level}`
+as exporters/prometheus.py writes it) and the scrape's instance/job labels.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def write_openmetrics(path: Path, ts: float, n: int = N_SITES) -> None:
     families: dict[str, list[str]] = {"dxagent_site_info": [], **{f"dxagent_{m}": [] for m in METRICS}}
     for i, doc, ident in fleet(n):
         inst = {"instance": f"10.{i // 250}.{i % 250}.2:9817", "job": "dxagent"}
-        families["dxagent_site_info"].append(f"dxagent_site_info{_labels({**inst, **ident})} 1 {ts:.3f}")
+        info = {"site_id": ident["site"], "site_name": ident["name"], "province": ident["province"], "level": "commune"}
+        families["dxagent_site_info"].append(f"dxagent_site_info{_labels({**inst, **info})} 1 {ts:.3f}")
         if doc is None:
             continue
         for r in readiness_results(doc, ts):

@@ -147,3 +147,19 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     res = runner.invoke(report, ["schema", "site"])
     assert res.exit_code == 0 and json.loads(res.output)["$id"] == "dxagent.site-report/1"
     assert re.search(r"report.*rollup", runner.invoke(report, ["--help"]).output, re.S)
+
+
+def test_daemon_entry_point_evaluates_the_live_store(tmp_path: Path) -> None:
+    """`evaluate_results` is what the daemon calls: History + config → readiness Results."""
+    from dxagent.config import load
+    from dxagent.history import History
+    from dxagent.reports.metrics import evaluate_results
+    from dxagent.reports.profile import load_profile
+
+    hist, _, cfg = build_demo(tmp_path / "state")
+    with History.open(hist) as history:
+        results = evaluate_results(load_profile("plan02"), history, load(cfg), now=UNTIL)
+    by = {r.target: r for r in results}
+    assert len(results) == 15 and by["NET-01"].status.name == "CRIT" and by["SVC-01"].status.name == "OK"
+    assert by["SIG-01"].status.name == "UNKNOWN" and by["SIG-01"].reason is not None
+    assert "đạt" in by["SVC-01"].summary.vi
