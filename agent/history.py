@@ -18,10 +18,8 @@ Layout, retention, roll-ups and sizes are described in docs/history.md.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -32,136 +30,25 @@ from typing import Any, TypeVar
 
 from dxagent import history_compact
 from dxagent.history_calc import STATUS_NAMES, SampleStats, decode_entry, merge_intervals, status_ms
+from dxagent.history_file import HistoryError, connect, is_corrupt, move_aside, open_or_replace
 from dxagent.history_schema import (
     HOUR_MS,
-    NewerSchemaError,
     decode_values,
     encode_json,
     encode_values,
     from_ms,
     keys_json,
     latency_like,
-    migrate,
     samples_of,
     to_ms,
 )
+from dxagent.history_types import DeviceRow, HistoryRow, RollupRow, Transition
 from dxagent.model import Result, Status
 
 __all__ = ["History", "HistoryRow", "Transition", "DeviceRow", "RollupRow", "HistoryError", "SampleStats"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-_CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
-_CANTOPEN = 14
-
-
-class HistoryError(Exception):
-    """The history file cannot be used at all (e.g. the state directory is not writable)."""
-
-
-class _Unusable(Exception):
-    """Internal: the file must be moved aside; the message says why, the suffix how it is named."""
-
-    def __init__(self, why: str, suffix: str = "corrupt") -> None:
-        super().__init__(why)
-        self.suffix = suffix
-
-
-@dataclasses.dataclass(frozen=True)
-class HistoryRow:
-    """One stored result; `samples` keyed `name` or `name{label="v",...}` (labels sorted)."""
-
-    ts: float
-    check_id: str
-    kind: str
-    target: str
-    status: Status
-    reason: str | None
-    duration: float
-    interval: float
-    samples: Mapping[str, float]
-
-
-@dataclasses.dataclass(frozen=True)
-class Transition:
-    """A status change of one (check, target); `old` is None for its first result ever."""
-
-    ts: float
-    check_id: str
-    target: str
-    old: Status | None
-    new: Status
-
-
-@dataclasses.dataclass(frozen=True)
-class DeviceRow:
-    """A device seen on the network or in the inventory, with its latest facts."""
-
-    key: str
-    first_seen: float
-    last_seen: float
-    facts: Mapping[str, Any]
-
-
-@dataclasses.dataclass(frozen=True)
-class RollupRow:
-    """One (check, target) over one hour, after its raw results aged out."""
-
-    hour: float
-    check_id: str
-    kind: str
-    target: str
-    count: int
-    seconds: Mapping[str, float]
-    duration: SampleStats | None
-    samples: Mapping[str, SampleStats]
-
-
-def _is_corrupt(exc: BaseException) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if code is not None:
-        return (code & 0xFF) in _CORRUPT_CODES
-    text = str(exc)
-    return "malformed" in text or "not a database" in text
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=5.0)
-    try:
-        if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")  # only possible before the first table
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":
-            raise HistoryError(f"cannot use WAL journal on {path} (got {mode})")
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA journal_size_limit = 8388608")  # WAL shrinks back to 8 MiB after checkpoints
-        check = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if check != "ok":
-            raise _Unusable(f"quick_check: {check}")
-        migrate(conn)
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _move_aside(path: Path, suffix: str) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = path.with_name(f"{path.name}.{suffix}-{stamp}")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = path.with_name(f"{path.name}.{suffix}-{stamp}-{n}")
-    os.replace(path, aside)
-    for extra in ("-wal", "-shm"):
-        side = Path(str(path) + extra)
-        if side.exists():
-            if extra == "-wal":
-                os.replace(side, Path(str(aside) + extra))  # kept with the file: it may hold the last writes
-            else:
-                side.unlink()
-    return aside
 
 
 class History:
@@ -197,33 +84,9 @@ class History:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise HistoryError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
-        conn = cls._open_or_replace(path)
+        conn = open_or_replace(path, log)
         return cls(path, conn, raw_retention=raw_retention, retention=retention, max_bytes=max_bytes,
                    heartbeat_gap=heartbeat_gap)
-
-    @staticmethod
-    def _open_or_replace(path: Path) -> sqlite3.Connection:
-        try:
-            return _connect(path)
-        except NewerSchemaError as exc:
-            reason: _Unusable = _Unusable(f"written by a newer dxagent ({exc})", "newer")
-        except _Unusable as exc:
-            reason = exc
-        except sqlite3.DatabaseError as exc:
-            code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
-            unreadable = code == _CANTOPEN and path.exists() and not os.access(path, os.R_OK | os.W_OK)
-            if not (_is_corrupt(exc) or unreadable):
-                raise HistoryError(f"cannot open history {path}: {exc}") from None
-            reason = _Unusable(str(exc))
-        try:
-            aside = _move_aside(path, reason.suffix)
-        except OSError as exc:
-            raise HistoryError(f"history {path} is unusable ({reason}) and cannot be moved aside: {exc}") from None
-        log.error("history file %s is unusable (%s); moved it aside to %s and started a new file", path, reason, aside)
-        try:
-            return _connect(path)
-        except (sqlite3.Error, _Unusable) as exc:
-            raise HistoryError(f"cannot create a new history file {path}: {exc}") from None
 
     # --- plumbing -------------------------------------------------------------------------
 
@@ -269,13 +132,13 @@ class History:
                 self._refresh()
                 return fn()
             except sqlite3.DatabaseError as exc:
-                if not _is_corrupt(exc):
+                if not is_corrupt(exc):
                     raise
                 self._conn.close()
-                aside = _move_aside(self.path, "corrupt")
+                aside = move_aside(self.path, "corrupt")
                 log.error("history file %s became unreadable (%s); moved it aside to %s and started a new file",
                           self.path, exc, aside)
-                self._conn = _connect(self.path)
+                self._conn = connect(self.path)
                 self._load_caches()
                 self._alive = None
                 return fn()
