@@ -141,7 +141,7 @@ class _Evaluator:
         checks = matching_checks(self.data.checks, sel.kinds, sel.ids, sel.groups)
         if not checks:
             return CriterionResult(c, sel, UNKNOWN, None, False, _no_checks(sel), since, self.until, [])
-        measure = getattr(self, "_m_" + c.measure if c.measure not in ("days_left", "ratio") else "_m_value")
+        measure = getattr(self, "_m_" + c.measure if c.measure != "ratio" else "_m_value")
         keys, value, why = measure(c, sel, checks, since)
         return self._judge(c, sel, keys, value, why, since)
 
@@ -218,6 +218,16 @@ class _Evaluator:
                                      t("the latest result has no {s} sample", "kết quả mới nhất không có số đo {s}",
                                        s=" / ".join(c.sample))))
         return keys, None, None
+
+    def _m_days_left(self, c: Criterion, sel: Selection, checks: list[CheckInfo], since: float) -> Any:
+        """Days from the evaluation time to a not-after timestamp sample (negative once expired).
+
+        Checks export certificate not-after times, not "days left" gauges (base units, and a gauge
+        would be stale by the time a report reads it), so days are computed here at `until`.
+        """
+        keys, value, why = self._m_value(c, sel, checks, since)
+        keys = [k if k.value is None else dataclasses.replace(k, value=(k.value - self.until) / 86400.0) for k in keys]
+        return keys, value, why
 
     def _m_availability(self, c: Criterion, sel: Selection, checks: list[CheckInfo], since: float) -> Any:
         table = self.data.status_seconds([ch.check_id for ch in checks], since, self.until)

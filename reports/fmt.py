@@ -43,7 +43,7 @@ def word(key: str, lang: str) -> str:
 
 
 def unit_of(measure: str, samples: tuple[str, ...] | list[str], per_staff: bool = False) -> str:
-    """The unit of a criterion's value: ratio, seconds, days, bits_per_second, count or ''."""
+    """The unit of a criterion's value: ratio, seconds, days, bytes_per_second, count or ''."""
     if measure in ("state", "availability", "ratio"):
         return "ratio"
     if measure == "count":
@@ -51,9 +51,9 @@ def unit_of(measure: str, samples: tuple[str, ...] | list[str], per_staff: bool 
     if measure == "days_left":
         return "days"
     name = samples[0].split("{")[0] if samples else ""
-    for suffix in ("bits_per_second", "seconds", "ratio", "days_left", "bytes"):
+    for suffix in ("bytes_per_second", "seconds", "ratio", "bytes"):
         if name.endswith(suffix):
-            return "days" if suffix == "days_left" else suffix
+            return suffix
     return ""
 
 
@@ -74,8 +74,9 @@ def fmt_value(value: float | None, unit: str, lang: str = "en") -> str:
     if unit == "seconds":
         return _num(value * 1000, 0 if abs(value) >= 0.1 else 1, lang) + " ms" if abs(value) < 1 else \
             _num(value, 2, lang) + " s"
-    if unit == "bits_per_second":
-        return _num(value / 1e6, 0 if value >= 1e7 else 1, lang) + " Mbps"
+    if unit == "bytes_per_second":  # shown in Mbps, as links are sold
+        mbps = value * 8 / 1e6
+        return _num(mbps, 0 if mbps >= 10 else 1, lang) + " Mbps"
     if unit == "days":
         return _num(value, 0 if value == int(value) else 1, lang) + " " + word("days", lang)
     if unit == "bytes":

@@ -24,7 +24,7 @@ _CRITERION: dict[str, Any] = {
         "label": _TEXT,
         "measure": {"enum": ["state", "availability", "percentile", "mean", "days_left", "ratio", "count", "value"]},
         "sample": {"type": "array", "items": {"type": "string"}},
-        "unit": {"enum": ["ratio", "seconds", "days", "bits_per_second", "bytes", "count", ""]},
+        "unit": {"enum": ["ratio", "seconds", "days", "bytes_per_second", "bytes", "count", ""]},
         "compare": {"enum": [">=", "<=", ">", "<", "=="]},
         "threshold": {"type": "number"},
         "warn": _NUM_OR_NULL,

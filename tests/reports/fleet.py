@@ -35,7 +35,7 @@ def template() -> dict[str, Any]:
     snap = {"generated_at": T0, "site": {"id": "x", "staff": 10}, "results": [
         r.to_dict() for r in (
             result("gateway", "ping", "gw", T0, Status.OK, {'ping_rtt_seconds{stat="avg"}': 0.001}),
-            result("tls-a", "tls", "a:443", T0, Status.OK, {"tls_cert_days_left": 90, "tls_verified": 1}),
+            result("tls-a", "tls", "a:443", T0, Status.OK, {"tls_chain_earliest_not_after_timestamp_seconds": T0 + 90 * 86400, "tls_verified": 1}),
             result("clock", "clock", "ntp", T0, Status.OK, {"clock_offset_seconds": 0.01}))]}
     prof = load_profile("plan02")
     return document(evaluate(prof, SnapshotData(snap), T0 + 60), snap["site"], snap, generated=T0 + 60)

@@ -146,7 +146,7 @@ def snap(*results, staff=None):  # type: ignore[no-untyped-def]
 
 def test_missing_checks_are_unknown_and_score_counts_them_as_not_met() -> None:
     data = SnapshotData(snap(result("tls-a", "tls", "a:443", UNTIL, Status.OK,
-                                    {"tls_cert_days_left": 200, "tls_verified": 1}),
+                                    {"tls_chain_earliest_not_after_timestamp_seconds": UNTIL + 200 * 86400, "tls_verified": 1}),
                              result("portal-dvc", "http", "https://dichvucong.gov.vn/", UNTIL, Status.OK)),
                         checks=[CheckInfo("tls-a", "tls"), CheckInfo("tls-b", "tls")])
     ev = evaluate(PLAN, data, UNTIL)
@@ -162,7 +162,7 @@ def test_missing_checks_are_unknown_and_score_counts_them_as_not_met() -> None:
 
 def test_a_known_failure_is_not_met_even_when_others_lack_data() -> None:
     data = SnapshotData(snap(result("tls-a", "tls", "a:443", UNTIL, Status.CRIT,
-                                    {"tls_cert_days_left": 3, "tls_verified": 1})),
+                                    {"tls_chain_earliest_not_after_timestamp_seconds": UNTIL + 3 * 86400, "tls_verified": 1})),
                         checks=[CheckInfo("tls-a", "tls"), CheckInfo("tls-b", "tls")])
     tls = target(evaluate(PLAN, data, UNTIL), "TLS-01")
     assert tls.outcome == NOT_MET and tls.criteria[1].value == 3
@@ -172,7 +172,7 @@ def test_a_known_failure_is_not_met_even_when_others_lack_data() -> None:
                                                            (30, MET, False), (29.5, MET, True)])
 def test_days_left_boundaries(days: float, outcome: str, at_risk: bool) -> None:
     data = SnapshotData(snap(result("tls-a", "tls", "a:443", UNTIL, Status.OK,
-                                    {"tls_cert_days_left": days, "tls_verified": 1})))
+                                    {"tls_chain_earliest_not_after_timestamp_seconds": UNTIL + days * 86400, "tls_verified": 1})))
     tls = target(evaluate(PLAN, data, UNTIL), "TLS-01")
     assert (tls.outcome, tls.at_risk) == (outcome, at_risk)
 
@@ -180,7 +180,7 @@ def test_days_left_boundaries(days: float, outcome: str, at_risk: bool) -> None:
 def test_signing_certificates_per_staff() -> None:
     """SIG-01: valid certificates ÷ staff. A 'no file matched' result carries no days sample: it is not
     counted as a certificate, and it leaves the days-left criterion without data (unknown), honestly."""
-    certs = [result(f"sig{i}", "certfile", f"/srv/chungthu/{i}.p12", UNTIL, Status.OK, {"certfile_days_left": 300})
+    certs = [result(f"sig{i}", "certfile", f"/srv/chungthu/{i}.p12", UNTIL, Status.OK, {"certfile_not_after_timestamp_seconds": UNTIL + 300 * 86400})
              for i in range(3)]
     for staff, outcome in ((3, MET), (4, NOT_MET)):
         sig = target(evaluate(PLAN, SnapshotData(snap(*certs, staff=staff)), UNTIL), "SIG-01")
@@ -204,7 +204,7 @@ def test_bandwidth_best_of_alternatives_with_warn_band() -> None:
     """NET-02: SNMP speed 1 Gbps but no throughput check: 'best' needs one known value ≥ 100 Mbps."""
     for speed, outcome, risk in ((1e9, MET, False), (150e6, MET, True), (50e6, NOT_MET, False)):
         data = SnapshotData(snap(result("uplink-router", "snmp", "192.0.2.1 ge0", UNTIL, Status.OK,
-                                        {'snmp_interface_speed_bits_per_second{interface="ge0"}': speed})))
+                                        {'snmp_interface_speed_bytes_per_second{interface="ge0"}': speed / 8})))
         net = target(evaluate(PLAN, data, UNTIL), "NET-02")
         assert (net.outcome, net.at_risk) == (outcome, risk)
 

@@ -25,7 +25,7 @@ def test_plan02_has_every_row_of_the_plan_with_sources() -> None:
     net01 = prof.target("NET-01").criteria[0]
     assert (net01.measure, net01.window, net01.threshold) == ("availability", 30 * 86400, 0.995)
     net02 = prof.target("NET-02").criteria[0]
-    assert (net02.threshold, net02.warn) == (100e6, 200e6)
+    assert (net02.threshold * 8, net02.warn * 8) == (100e6, 200e6)  # bytes/s in the profile, Mbps in the plan
     tls = prof.target("TLS-01").criteria[1]
     assert (tls.threshold, tls.warn) == (7, 30)
     svc = prof.target("SVC-01").criteria

@@ -141,7 +141,7 @@ def test_bad_files_and_snapshots(tmp_path: Path) -> None:
     snap = {"generated_at": 1_750_000_000, "site": {"id": "snap-site", "province": "p"},
             "results": [{"id": "gateway", "kind": "ping", "target": "gw", "status": "OK", "samples": []},
                         {"id": "tls-a", "kind": "tls", "target": "a:443", "status": "OK",
-                         "samples": [{"name": "tls_cert_days_left", "labels": {}, "value": 90},
+                         "samples": [{"name": "tls_chain_earliest_not_after_timestamp_seconds", "labels": {}, "value": 1_750_000_000 + 90 * 86400},
                                      {"name": "tls_verified", "labels": {}, "value": 1}]}]}
     (tmp_path / "snap.json").write_text(json.dumps(snap))
     doc = ru.rollup(ru.records_from_dir(tmp_path, PLAN), PLAN, source="t")
