@@ -46,6 +46,7 @@ import contextlib
 import dataclasses
 import fcntl
 import ipaddress
+import itertools
 import json
 import os
 import re
@@ -61,6 +62,7 @@ PREFIX = "dxt"                     # namespace and link names start with it: dxt
 _LOCK = Path("/run/lock/dxagent-netlab.lock")
 _V4_BASE = "10.203"                # subnets 10.203.X.0/24, X in 1..254
 _V6_BASE = "fd00:203"              # fd00:203:X::/64
+_COUNTER = itertools.count(1)
 _NAME = re.compile(rf"^{PREFIX}(\d+)[nbvt]\d+")
 
 
@@ -167,14 +169,15 @@ class NetLab:
         self._namespaces: list[str] = []
         self._bridges: list[str] = []
         self._etc: list[Path] = []
-        self._count = 0
+
         self._closed = False
         sweep_stale()
         atexit.register(self.close)
 
     def _next(self) -> int:
-        self._count += 1
-        return self._count
+        # one counter for the whole process: a veth of a lab just closed may linger for a moment,
+        # so a new lab must not reuse its names
+        return next(_COUNTER)
 
     def __enter__(self) -> NetLab:
         return self
@@ -209,12 +212,15 @@ class NetLab:
         """
         if not 0 <= percent <= 100:
             raise ValueError("percent must be within 0..100")
+        # nft's numgen comparison takes 0..99; 100 % is an unconditional drop
+        v4 = "icmp type echo-request" + (f" numgen random mod 100 < {percent}" if percent < 100 else "")
+        v6 = "icmpv6 type echo-request" + (f" numgen random mod 100 < {percent}" if percent < 100 else "")
         script = (
             "table inet dxloss {\n"
             "  chain in {\n"
             "    type filter hook input priority 0; policy accept;\n"
-            f"    icmp type echo-request numgen random mod 100 < {percent} counter drop\n"
-            f"    icmpv6 type echo-request numgen random mod 100 < {percent} counter drop\n"
+            f"    {v4} counter drop\n"
+            f"    {v6} counter drop\n"
             "  }\n"
             "}\n"
         )
