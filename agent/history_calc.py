@@ -47,19 +47,6 @@ def merge_intervals(spans: Iterable[Span], lo: int | None = None, hi: int | None
     return [(s, e) for s, e in out]
 
 
-def _overlap(start: int, end: int, alive: Sequence[Span], first: int) -> tuple[int, int]:
-    """Length of [start, end) ∩ alive, scanning from index `first`; returns (length, next first)."""
-    total = 0
-    i = first
-    while i < len(alive) and alive[i][1] <= start:
-        i += 1
-    j = i
-    while j < len(alive) and alive[j][0] < end:
-        total += max(0, min(end, alive[j][1]) - max(start, alive[j][0]))
-        j += 1
-    return total, i
-
-
 def status_ms(rows: Sequence[tuple[int, int, int]], lo: int, hi: int, alive: Sequence[Span]) -> list[int]:
     """Milliseconds per status (index = Status value) within [lo, hi).
 
@@ -69,17 +56,23 @@ def status_ms(rows: Sequence[tuple[int, int, int]], lo: int, hi: int, alive: Seq
     to when the agent was alive (`alive`, merged and sorted): agent down is never "link down".
     """
     out = [0, 0, 0, 0]
-    first = 0
-    for i, (ts, status, interval) in enumerate(rows):
-        end = ts + interval
-        if i + 1 < len(rows):
-            end = min(end, rows[i + 1][0])
-        start, end = max(ts, lo), min(end, hi)
-        if end <= start:
+    k, n_alive = 0, len(alive)
+    nexts = [r[0] for r in rows[1:]]
+    nexts.append(hi)
+    for (ts, status, interval), nxt in zip(rows, nexts, strict=True):
+        end = min(ts + interval, nxt, hi)
+        start = max(ts, lo)
+        if end <= start or not 0 <= status < 4:
             continue
-        length, first = _overlap(start, end, alive, first)
-        if 0 <= status < 4:
-            out[status] += length
+        while k < n_alive and alive[k][1] <= start:
+            k += 1
+        if k < n_alive and alive[k][0] <= start and end <= alive[k][1]:
+            out[status] += end - start  # the usual case: inside one alive stretch
+            continue
+        j = k
+        while j < n_alive and alive[j][0] < end:
+            out[status] += max(0, min(end, alive[j][1]) - max(start, alive[j][0]))
+            j += 1
     return out
 
 
