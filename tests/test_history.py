@@ -300,6 +300,25 @@ def test_truncated_file_is_moved_aside(tmp_path: Path, caplog: pytest.LogCapture
     h.close()
 
 
+def test_corruption_found_in_use_is_moved_aside(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "history.db"
+    h = History.open(path)
+    feed(h, T0, T0 + 86400, lambda ts: Status.OK)
+    h._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(path, "r+b") as f:  # a disk error overwrites table pages under the running agent
+        f.seek(4096 * 3)
+        f.write(b"\xff" * 4096 * 20)
+    other = sqlite3.connect(path, isolation_level=None)  # another writer: the agent's page cache is stale now
+    other.execute("INSERT INTO meta VALUES ('poke', 1)")
+    other.close()
+    with caplog.at_level(logging.ERROR, logger="dxagent.history"):
+        assert h.results(0, 2e9) == []  # answered from the fresh file
+    assert len(_asides(path, "corrupt")) == 1 and "became unreadable" in caplog.text
+    h.record([res(T0 + 86400)], {"gw": 60})
+    assert len(h.results(0, 2e9)) == 1
+    h.close()
+
+
 def test_newer_schema_is_moved_aside(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     conn = sqlite3.connect(path)
