@@ -169,7 +169,7 @@ def sample_text() -> str:
         "# state_dir: /var/lib/dxagent",
         "",
         "server:",
-        "  listen: 0.0.0.0:9817       # metrics, health and API of `dxagent run`",
+        "  listen: 0.0.0.0:10190       # metrics, health and API of `dxagent run`",
         "  # web_config_file: /etc/dxagent/web.yml   # TLS and basic auth, as for node_exporter",
         "",
         "checks:",

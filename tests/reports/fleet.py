@@ -97,7 +97,7 @@ def write_openmetrics(path: Path, ts: float, n: int = N_SITES) -> None:
     """The fleet as one OpenMetrics file for `promtool tsdb create-blocks-from openmetrics`."""
     families: dict[str, list[str]] = {"dxagent_site_info": [], **{f"dxagent_{m}": [] for m in METRICS}}
     for i, doc, ident in fleet(n):
-        inst = {"instance": f"10.{i // 250}.{i % 250}.2:9817", "job": "dxagent"}
+        inst = {"instance": f"10.{i // 250}.{i % 250}.2:10190", "job": "dxagent"}
         info = {"site_id": ident["site"], "site_name": ident["name"], "province": ident["province"], "level": "commune"}
         families["dxagent_site_info"].append(f"dxagent_site_info{_labels({**inst, **info})} 1 {ts:.3f}")
         if doc is None:
