@@ -11,9 +11,10 @@ from __future__ import annotations
 import importlib.resources
 from importlib.resources.abc import Traversable
 
-__all__ = ["RULE_FILES", "ALERTMANAGER_FILE", "DASHBOARD_DIR", "PROMTOOL_TEST_DIR", "resource", "bundle"]
+__all__ = ["RULE_FILES", "PROMETHEUS_FILE", "ALERTMANAGER_FILE", "DASHBOARD_DIR", "PROMTOOL_TEST_DIR", "resource", "bundle"]
 
 RULE_FILES = ("recording.yml", "rules.yml")
+PROMETHEUS_FILE = "prometheus.yml"
 ALERTMANAGER_FILE = "alertmanager.yml"
 DASHBOARD_DIR = "dashboards"
 PROMTOOL_TEST_DIR = "tests"
@@ -28,13 +29,17 @@ def resource(*parts: str) -> Traversable:
 
 
 def bundle() -> dict[str, str]:
-    """Every deployable file (relative path → text): rules, their promtool tests, Alertmanager, dashboards."""
+    """Every deployable file (relative path → text): Prometheus example, rules and their promtool tests,
+    the Alertmanager example, dashboards. Relative paths inside them (rule_files, ../rules.yml) hold."""
     out: dict[str, str] = {}
-    for name in (*RULE_FILES, ALERTMANAGER_FILE):
-        out[f"prometheus/{name}" if name in RULE_FILES else f"alertmanager/{name}"] = \
-            resource(name).read_text(encoding="utf-8")
+    for name in (PROMETHEUS_FILE, *RULE_FILES):
+        out[f"prometheus/{name}"] = resource(name).read_text(encoding="utf-8")
+    out[f"alertmanager/{ALERTMANAGER_FILE}"] = resource(ALERTMANAGER_FILE).read_text(encoding="utf-8")
     for folder, target in ((PROMTOOL_TEST_DIR, "prometheus/tests"), (DASHBOARD_DIR, "grafana")):
-        for item in sorted(resource(folder).iterdir(), key=lambda t: t.name):
+        node = resource(folder)
+        if not node.is_dir():
+            continue
+        for item in sorted(node.iterdir(), key=lambda t: t.name):
             if item.is_file() and item.name.endswith((".yml", ".json")):
                 out[f"{target}/{item.name}"] = item.read_text(encoding="utf-8")
     return out
