@@ -108,8 +108,9 @@ class _Expect(Protocol):
 
 
 class _Thresholds(Protocol):
-    warn: float | None
-    crit: float | None
+    def level(self, value: float) -> Status: ...
+
+    def limit_for(self, status: Status) -> float | None: ...
 
 
 class JudgedConfig(Protocol):
@@ -304,16 +305,16 @@ def judge(cfg: JudgedConfig, m: Measurement) -> Verdict:
             Status.CRIT, Text(text.en + more, text.vi + more_vi), Reason.CONTENT,
             t("The page is not the expected one: it may be an error or maintenance page; open it in a browser.",
               "Trang không đúng nội dung mong đợi: có thể là trang lỗi hoặc bảo trì; mở bằng trình duyệt để xem."), code)
-    th = cfg.thresholds
-    for limit, status in ((th.crit, Status.CRIT), (th.warn, Status.WARN)):
-        if limit is not None and m.total > limit:
-            return Verdict(
-                status, Text(f"{base.en}: slower than {limit:g} s", f"{base.vi}: chậm hơn {limit:g} giây"),
-                Reason.THRESHOLD,
-                t("Slow answer: the phases in the details show whether DNS, connect, TLS or the server is slow; check "
-                  "the link load (`ping`).",
-                  "Phản hồi chậm: các bước trong chi tiết cho biết chậm ở DNS, kết nối, TLS hay máy chủ; kiểm tra tải "
-                  "đường truyền (`ping`)."), "slow")
+    status = cfg.thresholds.level(m.total)
+    limit = cfg.thresholds.limit_for(status)
+    if limit is not None:
+        return Verdict(
+            status, Text(f"{base.en}: slower than {limit:g} s", f"{base.vi}: chậm hơn {limit:g} giây"),
+            Reason.THRESHOLD,
+            t("Slow answer: the phases in the details show whether DNS, connect, TLS or the server is slow; check "
+              "the link load (`ping`).",
+              "Phản hồi chậm: các bước trong chi tiết cho biết chậm ở DNS, kết nối, TLS hay máy chủ; kiểm tra tải "
+              "đường truyền (`ping`)."), "slow")
     if m.body_limit_hit:
         return Verdict(Status.WARN, Text(
             f"{base.en}; body larger than max_body_bytes, reading stopped at {m.body_bytes} bytes",

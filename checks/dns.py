@@ -16,7 +16,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
+from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext, run_blocking
 
@@ -40,17 +41,10 @@ EXAMPLE = """\
   server: 10.0.0.53        # IP or host, optional :port
   record_type: MX
   expect: ["mail.tinh.gov.vn."]   # every listed answer must be present
-  thresholds: {warn: 0.5, crit: 2}  # seconds
+  thresholds: {warn: 500ms, crit: 2s}  # resolution time
 """
 
 RecordType = Literal["A", "AAAA", "ANY_ADDRESS", "CNAME", "MX", "NS", "TXT", "SRV", "PTR", "SOA"]
-
-
-class Thresholds(Model):
-    """Resolution-time limits in seconds."""
-
-    warn: float | None = Field(None, gt=0, description="Warn when resolving takes longer (s).")
-    crit: float | None = Field(None, gt=0, description="Critical when resolving takes longer (s).")
 
 
 class Config(CheckConfig):
@@ -61,7 +55,7 @@ class Config(CheckConfig):
     server: str | None = Field(None, description="DNS server `host[:port]` to ask directly; default: the system resolver.")
     record_type: RecordType = Field("ANY_ADDRESS", description="Record type; ANY_ADDRESS = A and AAAA.")
     expect: tuple[str, ...] = Field((), description="Answers that must all be present (IPs or record text).")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Resolution-time thresholds.")
+    thresholds: TimeLimit = defaults(TimeLimit(), "Limits on the resolution time.")
 
     @field_validator("server")
     @classmethod
@@ -103,12 +97,8 @@ def judge(cfg: Config, answers: list[str], seconds: float) -> tuple[Status, Reas
         return Status.CRIT, Reason.DNS, missing
     if missing:
         return Status.CRIT, Reason.CONTENT, missing
-    th = cfg.thresholds
-    if th.crit is not None and seconds > th.crit:
-        return Status.CRIT, Reason.THRESHOLD, []
-    if th.warn is not None and seconds > th.warn:
-        return Status.WARN, Reason.THRESHOLD, []
-    return Status.OK, None, []
+    status = cfg.thresholds.level(seconds)
+    return status, (Reason.THRESHOLD if status != Status.OK else None), []
 
 
 def _system_lookup(name: str, record_type: str) -> list[str]:

@@ -18,7 +18,8 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from dxagent.checks._httpjudge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
 from dxagent.config import CheckConfig, Model
-from dxagent.configtypes import ByteSize, Duration, Secret
+from dxagent.configtypes import ByteSize, Secret
+from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
 from dxagent.probe import ProbeContext
 
@@ -140,19 +141,6 @@ class Expect(Model):
                                       description="Response header name → regular expression its value must match.")
 
 
-class Thresholds(Model):
-    """Limits on the total time of the probe (all phases and redirects)."""
-
-    warn: Duration | None = Field(None, gt=0, description="Warn when the total time is longer.")
-    crit: Duration | None = Field(None, gt=0, description="Critical when the total time is longer.")
-
-    @model_validator(mode="after")
-    def _order(self) -> Thresholds:
-        if self.warn is not None and self.crit is not None and self.warn > self.crit:
-            raise ValueError("warn must not be above crit")
-        return self
-
-
 class Config(CheckConfig):
     """Request `url` and check the answer (status, content, headers, TLS) and the time taken."""
 
@@ -181,7 +169,7 @@ class Config(CheckConfig):
                                                  "stops and the check warns. 0 = do not read the body.")
     require_tls: bool = Field(False, description="Fail unless the final response came over https.")
     expect: Expect = Field(default_factory=Expect, description="Expected status, content and headers.")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Total-time thresholds.")
+    thresholds: TimeLimit = defaults(TimeLimit(), "Limits on the total time (all phases and redirects).")
 
     def target_label(self) -> str:
         return redact_url(self.url)
@@ -274,4 +262,4 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                       hint=verdict.hint, samples=samples, details=details)
 
 
-__all__ += ["BasicAuth", "Expect", "Thresholds"]
+__all__ += ["BasicAuth", "Expect"]

@@ -19,7 +19,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from dxagent import __version__
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
+from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
@@ -39,20 +40,13 @@ EXAMPLE = """\
   port: 5060
   transports: [udp, tcp]
   groups: [meeting]
-  thresholds: {warn: 0.3, crit: 1}   # response time in seconds
+  thresholds: {warn: 300ms, crit: 1s}   # response time
 """
 
 T1 = 0.5  # RFC 3261 §17.1.1.1: initial UDP retransmit interval
 T2 = 4.0  # cap on the retransmit interval for non-INVITE requests
 MAX_MESSAGE = 65535
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class Thresholds(Model):
-    """Response-time limits in seconds."""
-
-    warn: float | None = Field(None, gt=0, description="Response time (s) above which the check warns.")
-    crit: float | None = Field(None, gt=0, description="Response time (s) above which the check is critical.")
 
 
 class Config(CheckConfig):
@@ -66,7 +60,7 @@ class Config(CheckConfig):
     user: str | None = Field(None, pattern=r"^[A-Za-z0-9._~!$&'()*+,;=-]{1,64}$",
                              description="User part of the Request-URI (e.g. a room number); none by default.")
     max_forwards: int = Field(70, ge=0, le=255, description="Max-Forwards header (0 tests only the first hop).")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Response-time thresholds.")
+    thresholds: TimeLimit = defaults(TimeLimit(), "Limits on the response time.")
 
     @field_validator("transports")
     @classmethod
@@ -119,7 +113,7 @@ def parse_response(data: bytes) -> tuple[int, str, dict[str, str]] | None:
     return int(m.group(1)), _clean(m.group(2)), headers
 
 
-def judge(code: int | None, rtt: float | None, th: Thresholds) -> tuple[Status, Reason | None]:
+def judge(code: int | None, rtt: float | None, th: TimeLimit) -> tuple[Status, Reason | None]:
     """Final status code and response time → status (pure).
 
     2xx, 3xx, 4xx (but 408) and 6xx prove a live SIP stack; 5xx too, but the server says it cannot
@@ -129,11 +123,8 @@ def judge(code: int | None, rtt: float | None, th: Thresholds) -> tuple[Status, 
         return Status.CRIT, Reason.TIMEOUT
     if 500 <= code < 600:
         return Status.WARN, Reason.STATUS
-    if rtt is not None and th.crit is not None and rtt > th.crit:
-        return Status.CRIT, Reason.THRESHOLD
-    if rtt is not None and th.warn is not None and rtt > th.warn:
-        return Status.WARN, Reason.THRESHOLD
-    return Status.OK, None
+    status = th.level(rtt) if rtt is not None else Status.OK
+    return status, (Reason.THRESHOLD if status != Status.OK else None)
 
 
 class _Udp(asyncio.DatagramProtocol):

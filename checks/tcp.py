@@ -14,8 +14,9 @@ from typing import Literal
 
 from pydantic import Field
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
 from dxagent.configtypes import ByteSize
+from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext
 
@@ -33,15 +34,8 @@ EXAMPLE = """\
   host: mail.example.gov.vn   # host name or IP address
   port: 25
   expect: "^220"              # regular expression the banner must match (optional)
-  thresholds: {warn: 0.5, crit: 2}   # connect time in seconds
+  thresholds: {warn: 500ms, crit: 2s}   # connect time
 """
-
-
-class Thresholds(Model):
-    """Connect-time limits in seconds."""
-
-    warn: float | None = Field(None, gt=0, description="Connect time (s) above which the check warns.")
-    crit: float | None = Field(None, gt=0, description="Connect time (s) above which the check is critical.")
 
 
 class Config(CheckConfig):
@@ -54,7 +48,7 @@ class Config(CheckConfig):
     send: str | None = Field(None, description="Text to send after connecting (`\\r\\n` escapes allowed).")
     expect: str | None = Field(None, description="Regular expression the first reply (banner) must match.")
     read_limit: ByteSize = Field(4096, ge=1, le=1048576, description="Bytes of the reply read at most.")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Connect-time thresholds.")
+    thresholds: TimeLimit = defaults(TimeLimit(), "Limits on the connect time.")
 
     def target_label(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
@@ -63,12 +57,8 @@ class Config(CheckConfig):
 
 def judge(cfg: Config, connect_s: float) -> tuple[Status, Reason | None]:
     """Connect time against the thresholds (pure)."""
-    th = cfg.thresholds
-    if th.crit is not None and connect_s > th.crit:
-        return Status.CRIT, Reason.THRESHOLD
-    if th.warn is not None and connect_s > th.warn:
-        return Status.WARN, Reason.THRESHOLD
-    return Status.OK, None
+    status = cfg.thresholds.level(connect_s)
+    return status, (Reason.THRESHOLD if status != Status.OK else None)
 
 
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}

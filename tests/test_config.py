@@ -46,7 +46,7 @@ BAD = [
      "must not exceed interval"),
     ("checks:\n  - id: a\n    kind: dns\n    name: x\n    record_type: MX\n", 2, "checks[0]", "needs `server`"),
     ("checks:\n  - id: a\n    kind: tcp\n    host: h\n    port: 1\n    thresholds: {warn: fast}\n", 6, "checks[0].thresholds.warn",
-     "valid number"),
+     "invalid duration 'fast'"),
     ("checks: {a: 1}\n", 1, "checks", "expected a list"),
     ("- just\n- a list\n", 1, "", "must be a YAML mapping"),
     ("site: {id: x\n", 2, "", "invalid YAML"),

@@ -111,8 +111,9 @@ def test_split_server() -> None:
 
 
 def test_judge() -> None:
-    cfg = Config.model_validate({"id": "d", "kind": "dns", "name": "x", "expect": ["1.1.1.1"], "thresholds": {"warn": 0.5}})
+    cfg = Config.model_validate({"id": "d", "kind": "dns", "name": "x", "expect": ["1.1.1.1"], "thresholds": {"warn": "500ms"}})
     assert judge(cfg, [], 0.1)[0:2] == (Status.CRIT, Reason.DNS)
+    assert judge(cfg, ["1.1.1.1"], 0.5)[0:2] == (Status.OK, None)  # at the limit is still OK
     assert judge(cfg, ["2.2.2.2"], 0.1) == (Status.CRIT, Reason.CONTENT, ["1.1.1.1"])
     assert judge(cfg, ["1.1.1.1"], 0.6)[0:2] == (Status.WARN, Reason.THRESHOLD)
     assert judge(cfg, ["1.1.1.1"], 0.1)[0:2] == (Status.OK, None)

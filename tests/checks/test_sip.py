@@ -20,6 +20,7 @@ import pytest
 
 from dxagent.checks import sip
 from dxagent.config import ConfigError, load_text
+from dxagent.limits import TimeLimit
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 from dxagent.runner import probe_budget
@@ -138,11 +139,12 @@ def test_parse_response_and_compact_headers() -> None:
     (None, Status.CRIT, Reason.TIMEOUT),
 ])
 def test_judge_codes(code: int | None, status: Status, reason: Reason | None) -> None:
-    assert sip.judge(code, 0.01, sip.Thresholds()) == (status, reason)
+    assert sip.judge(code, 0.01, TimeLimit()) == (status, reason)
 
 
 def test_judge_rtt_thresholds() -> None:
-    th = sip.Thresholds(warn=0.1, crit=0.5)
+    th = TimeLimit(warn="100ms", crit=0.5)
+    assert sip.judge(200, 0.1, th) == (Status.OK, None)  # at the limit is still OK
     assert sip.judge(200, 0.2, th) == (Status.WARN, Reason.THRESHOLD)
     assert sip.judge(404, 0.6, th) == (Status.CRIT, Reason.THRESHOLD)
 
@@ -223,7 +225,9 @@ async def test_closed_ports_and_non_sip() -> None:
 def test_config_rules_and_meeting_group() -> None:
     cfg = load_text("checks:\n" + sip.EXAMPLE).checks[0]
     assert cfg.groups == ("meeting",) and cfg.transports == ("udp", "tcp")
+    assert (cfg.thresholds.warn, cfg.thresholds.crit) == (0.3, 1.0)
     for body, msg in (("transports: [udp, udp]", "list each transport once"),
+                      ("thresholds: {warn: 2s, crit: 500ms}", "warn must not be above crit"),
                       ("transports: [sctp]", "transports"),
                       ("user: 'a b'", "user")):
         with pytest.raises(ConfigError) as err:

@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 
+import pytest
 from conftest import free_port
 
 from dxagent import aio
@@ -80,3 +81,13 @@ def test_judge_thresholds() -> None:
     assert judge(cfg, 0.1) == (Status.OK, None)  # at the limit is still OK
     assert judge(cfg, 0.2) == (Status.WARN, Reason.THRESHOLD)
     assert judge(cfg, 0.6) == (Status.CRIT, Reason.THRESHOLD)
+
+
+def test_thresholds_take_durations_and_must_be_ordered() -> None:
+    from dxagent.config import ConfigError, load_text
+
+    text = "checks:\n  - id: t\n    kind: tcp\n    host: h\n    port: 1\n    thresholds: {warn: 500ms, crit: %s}\n"
+    assert load_text(text % "2s").checks[0].thresholds.crit == 2.0
+    with pytest.raises(ConfigError) as err:
+        load_text(text % "100ms", "t.yml")
+    assert "t.yml:6: checks[0].thresholds: warn must not be above crit" in str(err.value)
