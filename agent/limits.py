@@ -8,13 +8,14 @@ numbers), and so is the rule: **at the limit is still OK**, only a value beyond 
 - Upper limits (a value *above* is bad): `TimeLimit`, `RatioLimit`, `NumberLimit`; warn ≤ crit.
 - Lower limits (a value *below* is bad): `DaysLimit`, `RateLimit`, `RatioLowerLimit`; crit ≤ warn.
 
-`level(value)` is pure, so every kind's judge stays a pure function. `defaults()` builds a kind's
+`level(value)` is pure (and `worst()` combines several measures), so every kind's judge stays a pure function. `defaults()` builds a kind's
 `thresholds` field with the kind's own default limits and says what a limit left out of the user's
 mapping means (keeps its default, or is off), which the config reference then shows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -34,6 +35,7 @@ __all__ = [
     "TimeLimit",
     "defaults",
     "parse_ratio",
+    "worst",
 ]
 
 
@@ -153,6 +155,18 @@ class RatioLowerLimit(_Lower):
 
 
 L = TypeVar("L", bound=_Limits)
+Limits = _Upper | _Lower
+
+
+def worst(measures: Iterable[tuple[str, float | None, Limits]]) -> tuple[Status, list[str]]:
+    """The worst level of several (name, value, limits) and the names at that level, in order (pure).
+
+    A value of None (not measured this run) is skipped. Kinds with several measures use it so that
+    "rtt and jitter above warn" is judged and named the same way everywhere.
+    """
+    levels = [(name, limits.level(value)) for name, value, limits in measures if value is not None]
+    status = max((level for _, level in levels), default=Status.OK)
+    return status, [name for name, level in levels if level == status and status != Status.OK]
 
 _OMITTED = {
     "default": " A limit left out keeps its default; `null` switches it off.",

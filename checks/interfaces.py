@@ -14,9 +14,10 @@ import socket
 import time
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from dxagent.config import CheckConfig, Model
+from dxagent.limits import RatioLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext, run_blocking
 
@@ -67,40 +68,12 @@ COUNTERS: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-def _ratio(value: Any) -> Any:
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            return value
-    return value
-
-
-class RatioLimit(Model):
-    """Limits on a share of packets, as a ratio (0.001) or a percentage (`0.1%`)."""
-
-    warn: float | None = Field(None, ge=0, le=1, description="Share above which the check warns.")
-    crit: float | None = Field(None, ge=0, le=1, description="Share above which the check is critical.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _percent(cls, data: Any) -> Any:
-        return {k: _ratio(v) for k, v in data.items()} if isinstance(data, dict) else data
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RatioLimit:
-        if self.warn is not None and self.crit is not None and self.warn > self.crit:
-            raise ValueError("warn must not be above crit")
-        return self
-
-
 class Thresholds(Model):
     """Error and drop shares between two runs (worse direction counts)."""
 
-    errors: RatioLimit = Field(default_factory=lambda: RatioLimit(warn=0.001, crit=0.01),
-                               description="errors / (packets + errors); default warn 0.1%, crit 1%.")
-    drops: RatioLimit = Field(default_factory=lambda: RatioLimit(warn=0.01),
-                              description="drops / (packets + drops); default warn 1%.")
+    errors: RatioLimit = defaults(RatioLimit(warn=0.001, crit=0.01),
+                                  "errors / (packets + errors); default warn 0.1%, crit 1%.", omitted="off")
+    drops: RatioLimit = defaults(RatioLimit(warn=0.01), "drops / (packets + drops); default warn 1%.", omitted="off")
 
 
 class Config(CheckConfig):
@@ -170,14 +143,11 @@ def judge(cfg: Config, name: str, up: bool, speed_mbps: int,
     """Status of one interface (pure): expected-down is CRIT/down, then error/drop shares, then speed."""
     if _match(name, cfg.expected_up) and not up:
         return Status.CRIT, Reason.DOWN, ["down"]
-    worst = {"error": max((v for k, v in ratio.items() if k.startswith("error:")), default=None),
-             "drop": max((v for k, v in ratio.items() if k.startswith("drop:")), default=None)}
-    limits = {"error": cfg.thresholds.errors, "drop": cfg.thresholds.drops}
-    for level, status in (("crit", Status.CRIT), ("warn", Status.WARN)):
-        crossed = [f"{k}s" for k, v in worst.items()
-                   if v is not None and getattr(limits[k], level) is not None and v > getattr(limits[k], level)]
-        if crossed:
-            return status, Reason.THRESHOLD, crossed
+    status, crossed = worst(
+        (f"{kind}s", max((v for k, v in ratio.items() if k.startswith(kind + ":")), default=None), limit)
+        for kind, limit in (("error", cfg.thresholds.errors), ("drop", cfg.thresholds.drops)))
+    if crossed:
+        return status, Reason.THRESHOLD, crossed
     if up and cfg.min_speed_mbps and 0 < speed_mbps < cfg.min_speed_mbps:
         return Status.WARN, Reason.THRESHOLD, ["speed"]
     return Status.OK, None, []

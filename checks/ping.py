@@ -13,15 +13,16 @@ import ipaddress
 import itertools
 import os
 import socket
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from icmplib import ICMPLibError
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import Field, model_validator
 
 from dxagent import netinfo
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import Duration
 from dxagent.icmp import Measurement, SocketPermission, ping_address
+from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext, run_blocking
 from dxagent.runner import probe_budget
@@ -53,52 +54,13 @@ EXAMPLE = """\
 SYMBOLIC = ("gateway", "dns")
 
 
-def _ratio(value: Any) -> Any:
-    """Accept `5%` as well as `0.05` for loss limits."""
-    if isinstance(value, str) and value.strip().endswith("%"):
-        try:
-            return float(value.strip()[:-1]) / 100
-        except ValueError:
-            return value
-    return value
-
-
-Ratio = Annotated[float, BeforeValidator(_ratio)]
-
-
-class LossLimit(Model):
-    """Loss limits as a ratio (0.05) or a percentage (`5%`); the status changes when loss is above."""
-
-    warn: Ratio | None = Field(None, ge=0, le=1, description="Loss above which the check warns.")
-    crit: Ratio | None = Field(None, ge=0, le=1, description="Loss above which the check is critical.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> LossLimit:
-        if self.warn is not None and self.crit is not None and self.warn > self.crit:
-            raise ValueError("warn must not be above crit")
-        return self
-
-
-class TimeLimit(Model):
-    """Limits in time units (`50ms`); the status changes when the measured value is above."""
-
-    warn: Duration | None = Field(None, gt=0, description="Value above which the check warns.")
-    crit: Duration | None = Field(None, gt=0, description="Value above which the check is critical.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> TimeLimit:
-        if self.warn is not None and self.crit is not None and self.warn > self.crit:
-            raise ValueError("warn must not be above crit")
-        return self
-
-
 class Thresholds(Model):
     """Loss, average round-trip time and jitter limits, each with warn and crit."""
 
-    loss: LossLimit = Field(default_factory=lambda: LossLimit(warn=0.01, crit=0.2),
-                            description="Loss ratio limits (default warn 1%, crit 20%).")
-    rtt: TimeLimit = Field(default_factory=TimeLimit, description="Average round-trip time limits.")
-    jitter: TimeLimit = Field(default_factory=TimeLimit, description="Jitter limits.")
+    loss: RatioLimit = defaults(RatioLimit(warn=0.01, crit=0.2), "Loss ratio limits (default warn 1%, crit 20%).",
+                                omitted="off")
+    rtt: TimeLimit = defaults(TimeLimit(), "Average round-trip time limits.")
+    jitter: TimeLimit = defaults(TimeLimit(), "Jitter limits.")
 
 
 class Config(CheckConfig):
@@ -153,13 +115,8 @@ def judge(th: Thresholds, sent: int, received: int, rtt_avg: float | None,
     if sent == 0 or received == 0:
         return Status.CRIT, Reason.DOWN, ["no reply"]
     loss = (sent - received) / sent
-    values = {"loss": (loss, th.loss), "rtt": (rtt_avg, th.rtt), "jitter": (jitter, th.jitter)}
-    for level, status in (("crit", Status.CRIT), ("warn", Status.WARN)):
-        crossed = [name for name, (value, lim) in values.items()
-                   if value is not None and getattr(lim, level) is not None and value > getattr(lim, level)]
-        if crossed:
-            return status, Reason.THRESHOLD, crossed
-    return Status.OK, None, []
+    status, crossed = worst((("loss", loss, th.loss), ("rtt", rtt_avg, th.rtt), ("jitter", jitter, th.jitter)))
+    return status, (Reason.THRESHOLD if crossed else None), crossed
 
 
 def permission_hint(gid: int | None = None) -> Text:

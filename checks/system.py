@@ -11,9 +11,10 @@ import time
 from typing import Any, Literal
 
 import psutil
-from pydantic import Field, model_validator
+from pydantic import Field
 
 from dxagent.config import CheckConfig, Model
+from dxagent.limits import NumberLimit, RatioLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext, run_blocking
 
@@ -41,35 +42,23 @@ EXAMPLE = """\
   kind: system
   interval: 1m
   thresholds:
-    memory_used: {warn: 0.90, crit: 0.97}     # ratio 0-1
-    filesystem_used: {warn: 0.85, crit: 0.95} # ratio 0-1, every real filesystem
+    memory_used: {warn: 90%, crit: 97%}       # ratio (0.9) or percentage
+    filesystem_used: {warn: 85%, crit: 95%}   # every real filesystem
   ignore_mounts: ["/snap/*"]                  # glob patterns of mount points to skip
 """
 
 _PSEUDO_FS = {"squashfs", "tmpfs", "devtmpfs", "overlay", "iso9660", "proc", "sysfs", "cgroup", "cgroup2"}
 
 
-class Limit(Model):
-    """A warn/crit pair; values above the limit raise the status."""
-
-    warn: float | None = Field(None, ge=0, description="Warn above this value.")
-    crit: float | None = Field(None, ge=0, description="Critical above this value.")
-
-    @model_validator(mode="after")
-    def _order(self) -> Limit:
-        if self.warn is not None and self.crit is not None and self.warn > self.crit:
-            raise ValueError("warn must not be above crit")
-        return self
-
-
 class Thresholds(Model):
     """Limits for the host's resources."""
 
-    cpu_usage: Limit = Field(Limit(warn=0.95, crit=None), description="CPU busy ratio (0-1).")
-    load_per_core: Limit = Field(Limit(warn=2.0, crit=4.0), description="1-minute load per core.")
-    memory_used: Limit = Field(Limit(warn=0.90, crit=0.97), description="Memory used ratio (0-1).")
-    swap_used: Limit = Field(Limit(warn=0.80, crit=None), description="Swap used ratio (0-1).")
-    filesystem_used: Limit = Field(Limit(warn=0.85, crit=0.95), description="Filesystem used ratio (0-1).")
+    cpu_usage: RatioLimit = defaults(RatioLimit(warn=0.95), "CPU busy ratio (0-1 or %).", omitted="off")
+    load_per_core: NumberLimit = defaults(NumberLimit(warn=2.0, crit=4.0), "1-minute load per core.", omitted="off")
+    memory_used: RatioLimit = defaults(RatioLimit(warn=0.90, crit=0.97), "Memory used ratio (0-1 or %).", omitted="off")
+    swap_used: RatioLimit = defaults(RatioLimit(warn=0.80), "Swap used ratio (0-1 or %).", omitted="off")
+    filesystem_used: RatioLimit = defaults(RatioLimit(warn=0.85, crit=0.95), "Filesystem used ratio (0-1 or %).",
+                                           omitted="off")
 
 
 class Config(CheckConfig):
@@ -122,14 +111,6 @@ def collect(cfg: Config) -> dict[str, Any]:
     }
 
 
-def _level(value: float, limit: Limit) -> Status:
-    if limit.crit is not None and value > limit.crit:
-        return Status.CRIT
-    if limit.warn is not None and value > limit.warn:
-        return Status.WARN
-    return Status.OK
-
-
 def judge(cfg: Config, m: dict[str, Any]) -> tuple[Status, list[Text]]:
     """Status and the problems found, worst first (pure)."""
     th = cfg.thresholds
@@ -145,7 +126,7 @@ def judge(cfg: Config, m: dict[str, Any]) -> tuple[Status, list[Text]]:
         checks.append((fs["used_ratio"], th.filesystem_used,
                        t("disk {mount} {v:.0%} full", "ổ đĩa {mount} đầy {v:.0%}", mount=fs["mount"], v=fs["used_ratio"])))
     for value, limit, text in checks:
-        level = _level(value, limit)
+        level = limit.level(value)
         if level != Status.OK:
             problems.append((level, text))
     problems.sort(key=lambda p: -p[0])

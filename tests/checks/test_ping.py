@@ -61,6 +61,10 @@ def test_default_loss_limits_and_percent_syntax() -> None:
     assert (th.loss.warn, th.loss.crit) == (0.01, 0.2)
     assert ping.judge(th, 5, 4, 0.001, 0.0)[0] == Status.WARN   # 1 of 5 lost = 20 %: not above crit
     assert ping.judge(th, 5, 3, 0.001, 0.0)[0] == Status.CRIT
+    # a loss pair replaces the defaults whole: a limit left out is off
+    th = _th(loss={"warn": "0.5%"})
+    assert (th.loss.warn, th.loss.crit) == (0.005, None)
+    assert ping.judge(th, 10, 1, 0.001, 0.0)[0] == Status.WARN
 
 
 @pytest.mark.parametrize(("body", "message"), [

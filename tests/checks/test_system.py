@@ -53,8 +53,10 @@ def test_judge_levels() -> None:
 
 
 def test_judge_boundary_is_ok() -> None:
-    c = cfg(thresholds={"memory_used": {"warn": 0.9, "crit": 0.97}})
+    c = cfg(thresholds={"memory_used": {"warn": "90%", "crit": 0.97}})
+    assert c.thresholds.memory_used.warn == 0.9
     assert judge(c, fake_measure(mem_used_ratio=0.9))[0] == Status.OK
+    assert judge(c, fake_measure(mem_used_ratio=0.91))[0] == Status.WARN
 
 
 def test_ignore_mounts_and_thresholds_in_result() -> None:
