@@ -14,16 +14,14 @@ import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import Field, model_validator
-
-from dxagent.config import Model
+from dxagent.limits import DaysLimit, defaults
 from dxagent.model import Status, Text, t
 
 if TYPE_CHECKING:
     from cryptography import x509
 
 __all__ = [
-    "DAY", "DaysThresholds", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
+    "DAY", "days_thresholds", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
     "VerifyIssue", "classify", "ISSUE_TEXT", "HINTS", "tls_summary", "fold", "serial_hex",
 ]
 
@@ -142,29 +140,18 @@ def facts(cert: x509.Certificate, now: float) -> dict[str, Any]:
     }
 
 
-class DaysThresholds(Model):
-    """Days-left limits shared by `tls` and `certfile`; an expired certificate is CRIT regardless."""
-
-    warn: float = Field(30, ge=0, description="Warn when fewer than this many days are left.")
-    crit: float = Field(7, ge=0, description="Critical when fewer than this many days are left.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> DaysThresholds:
-        if self.crit > self.warn:
-            raise ValueError("crit must not exceed warn (both are days left)")
-        return self
+def days_thresholds() -> Any:
+    """The `thresholds` field of `tls` and `certfile`: days left, warn 30, crit 7 by default."""
+    return defaults(DaysLimit(warn=30, crit=7),
+                    "Days-left limits (default warn 30, crit 7); an expired certificate is CRIT regardless.")
 
 
-def judge_days(days: float, warn: float, crit: float) -> Status:
-    """Days left against thresholds: below `crit` CRIT, below `warn` WARN (exactly `warn` days is OK).
+def judge_days(days: float, limit: DaysLimit) -> Status:
+    """Days left against the limits: below `crit` CRIT, below `warn` WARN (exactly `warn` days is OK).
 
     An expired certificate (days <= 0) is always CRIT, whatever the thresholds say.
     """
-    if days <= 0 or days < crit:
-        return Status.CRIT
-    if days < warn:
-        return Status.WARN
-    return Status.OK
+    return Status.CRIT if days <= 0 else limit.level(days)
 
 
 def _dns_match(pattern: str, host: str) -> bool:

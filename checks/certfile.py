@@ -21,10 +21,11 @@ from pydantic import Field
 from dxagent.checks import _certinfo as ci
 from dxagent.config import CheckConfig
 from dxagent.configtypes import Secret
+from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext, run_blocking
 
-__all__ = ["Config", "Thresholds", "probe", "judge", "parse", "EXAMPLE", "METRICS", "FileError"]
+__all__ = ["Config", "probe", "judge", "parse", "EXAMPLE", "METRICS", "FileError"]
 
 METRICS: dict[str, str] = {
     "certfile_read_success": "1 if the file was read and its certificates parsed, else 0.",
@@ -47,9 +48,6 @@ MAX_BYTES = 1024 * 1024  # a certificate file larger than this is not a certific
 _PEM_BLOCK = re.compile(rb"-----BEGIN (?:X509 |TRUSTED )?CERTIFICATE-----.*?-----END (?:X509 |TRUSTED )?CERTIFICATE-----", re.S)
 
 
-Thresholds = ci.DaysThresholds  # warn 30, crit 7 days; an expired certificate is CRIT regardless
-
-
 class Config(CheckConfig):
     """Read certificate files (PEM bundles, DER, PKCS#12) and judge each certificate's days left."""
 
@@ -63,7 +61,7 @@ class Config(CheckConfig):
     )
     skip_ca: bool = Field(False, description="Skip CA certificates (bundles that carry the chain).")
     max_files: int = Field(500, ge=1, le=100000, description="Files read at most per run (the rest are reported as skipped).")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Days-left thresholds.")
+    thresholds: DaysLimit = ci.days_thresholds()
 
     def target_label(self) -> str:
         return ",".join(self.paths)
@@ -92,11 +90,11 @@ class Found:
 # ----------------------------------------------------------------------------- judging (pure)
 
 
-def judge(th: Thresholds, days: float, not_yet_valid: bool = False) -> tuple[Status, Reason | None]:
+def judge(th: DaysLimit, days: float, not_yet_valid: bool = False) -> tuple[Status, Reason | None]:
     """Days left (and validity start) → status; see `_certinfo.judge_days` for the boundaries."""
     if not_yet_valid:
         return Status.CRIT, Reason.CONTENT
-    status = ci.judge_days(days, th.warn, th.crit)
+    status = ci.judge_days(days, th)
     return status, (Reason.THRESHOLD if status != Status.OK else None)
 
 

@@ -18,13 +18,14 @@ import struct
 import time
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config import CheckConfig
+from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
-__all__ = ["Config", "Thresholds", "probe", "judge", "build_request", "parse_reply", "Reply", "SntpError",
+__all__ = ["Config", "probe", "judge", "build_request", "parse_reply", "Reply", "SntpError",
            "split_server", "EXAMPLE", "METRICS"]
 
 METRICS: dict[str, str] = {
@@ -42,7 +43,7 @@ EXAMPLE = """\
   servers: ["time.example.gov.vn", "0.vn.pool.ntp.org", "10.0.0.1:123"]   # host[:port]
   interval: 5m
   timeout: 5s
-  thresholds: {warn: 0.5, crit: 1}   # |offset| in seconds
+  thresholds: {warn: 500ms, crit: 1s}   # |offset|
 """
 
 NTP_EPOCH = 2208988800  # seconds from 1900-01-01 (NTP era 0) to 1970-01-01
@@ -62,26 +63,13 @@ def split_server(text: str) -> tuple[str, int]:
     return m.group("v6") or m.group("host"), port
 
 
-class Thresholds(Model):
-    """Limits on |offset| in seconds."""
-
-    warn: float = Field(0.5, gt=0, description="Warn when the clock is off by more than this many seconds.")
-    crit: float = Field(1.0, gt=0, description="Critical when the clock is off by more than this many seconds.")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        if self.crit < self.warn:
-            raise ValueError("crit must not be below warn")
-        return self
-
-
 class Config(CheckConfig):
     """Query SNTP servers and judge the median offset of the local clock."""
 
     kind: Literal["clock"] = "clock"
     servers: tuple[str, ...] = Field(min_length=1, max_length=16, description="NTP servers as `host[:port]` (port 123 by default).")
     ip_family: Literal["any", "ipv4", "ipv6"] = Field("any", description="Address family to use.")
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="|offset| thresholds in seconds.")
+    thresholds: TimeLimit = defaults(TimeLimit(warn=0.5, crit=1.0), "Limits on |offset| (default warn 0.5 s, crit 1 s).")
 
     @field_validator("servers")
     @classmethod
@@ -163,7 +151,7 @@ def parse_reply(data: bytes, transmit: bytes, t1: float, t4: float) -> Reply:
                  root_delay=root_delay, root_dispersion=root_dispersion, refid=refid)
 
 
-def judge(th: Thresholds, offsets: list[float], errors: list[Reason]) -> tuple[Status, Reason | None, float | None]:
+def judge(th: TimeLimit, offsets: list[float], errors: list[Reason]) -> tuple[Status, Reason | None, float | None]:
     """Offsets of the servers that answered → (status, reason, median); none answered → CRIT with the likeliest cause."""
     if not offsets:
         if errors and all(e == Reason.DNS for e in errors):
@@ -174,11 +162,8 @@ def judge(th: Thresholds, offsets: list[float], errors: list[Reason]) -> tuple[S
             return Status.CRIT, Reason.CONNECT, None
         return Status.CRIT, (errors[0] if errors else Reason.INTERNAL), None
     median = statistics.median(offsets)
-    if abs(median) > th.crit:
-        return Status.CRIT, Reason.THRESHOLD, median
-    if abs(median) > th.warn:
-        return Status.WARN, Reason.THRESHOLD, median
-    return Status.OK, None, median
+    status = th.level(abs(median))
+    return status, (Reason.THRESHOLD if status != Status.OK else None), median
 
 
 # ----------------------------------------------------------------------------- I/O

@@ -24,10 +24,11 @@ from pydantic import Field, field_validator
 
 from dxagent.checks import _certinfo as ci
 from dxagent.config import CheckConfig
+from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
-__all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS", "Handshake"]
+__all__ = ["Config", "probe", "judge", "EXAMPLE", "METRICS", "Handshake"]
 
 METRICS: dict[str, str] = {
     "tls_handshake_success": "1 if the TLS handshake completed (whether or not the chain verifies), else 0.",
@@ -55,9 +56,6 @@ MAX_LABELLED = 5  # chain positions exported as samples; longer chains only appe
 VERSIONS = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
 
-Thresholds = ci.DaysThresholds  # warn 30, crit 7 days; expired or unverifiable is CRIT regardless
-
-
 class Config(CheckConfig):
     """Handshake with `host:port` (optionally after STARTTLS) and judge the presented certificates."""
 
@@ -76,7 +74,7 @@ class Config(CheckConfig):
     min_version: Literal["TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"] = Field(
         "TLSv1.2", description="A lower negotiated TLS version makes the check warn."
     )
-    thresholds: Thresholds = Field(default_factory=Thresholds, description="Days-left thresholds.")
+    thresholds: DaysLimit = ci.days_thresholds()
 
     @field_validator("host", "server_name")
     @classmethod
@@ -123,7 +121,7 @@ class StartTLSError(Exception):
 
 
 def judge(
-    th: Thresholds, leaf_days: float, chain_days: float, issues: list[str], *, verify: bool = True,
+    th: DaysLimit, leaf_days: float, chain_days: float, issues: list[str], *, verify: bool = True,
     version: str = "TLSv1.3", min_version: str = "TLSv1.2",
 ) -> tuple[Status, Reason | None, str]:
     """Measurements → (status, reason, what decided it: an issue key, "expiry", "version" or "ok")."""
@@ -132,7 +130,7 @@ def judge(
     days = min(leaf_days, chain_days)
     if days <= 0:
         return Status.CRIT, Reason.TLS, "expired"
-    status = ci.judge_days(days, th.warn, th.crit)
+    status = ci.judge_days(days, th)
     if status != Status.OK:
         return status, Reason.THRESHOLD, "expiry"
     if version in VERSIONS and VERSIONS.index(version) < VERSIONS.index(min_version):

@@ -28,7 +28,7 @@ from dxagent.probe import ProbeContext
 from tests.pki import Leaf, TestPKI
 
 GOV = "Ban Cơ yếu Chính phủ"
-TH = certfile.Thresholds()
+TH = certfile.Config(id="c", paths=["/a"]).thresholds  # the kind's defaults: warn 30, crit 7 days
 PW = b"Mk-7Qz!chungthu"
 
 
@@ -95,7 +95,7 @@ def test_config_errors() -> None:
         load_text("checks:\n  - {id: c, kind: certfile, paths: []}\n")
     with pytest.raises(ConfigError, match=r"x.yml:3: checks\[0\].password: environment variable DXAGENT_NO_SUCH_VAR"):
         load_text("checks:\n  - id: c\n    password: {env: DXAGENT_NO_SUCH_VAR}\n    kind: certfile\n    paths: [/a]\n", "x.yml")
-    with pytest.raises(ConfigError, match="crit must not exceed warn"):
+    with pytest.raises(ConfigError, match="crit must not be above warn"):
         load_text("checks:\n  - {id: c, kind: certfile, paths: [/a], thresholds: {warn: 1, crit: 2}}\n")
 
 

@@ -21,7 +21,7 @@ from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 
-TH = clock.Thresholds()
+TH = clock.Config(id="c", servers=["a"]).thresholds  # the kind's defaults: warn 0.5 s, crit 1 s
 
 
 # ----------------------------------------------------------------------------- pure
@@ -112,8 +112,10 @@ def test_config_errors() -> None:
         load_text("checks:\n  - {id: c, kind: clock, servers: ['a:99999']}\n", "x.yml")
     with pytest.raises(ConfigError, match="listed twice"):
         load_text("checks:\n  - {id: c, kind: clock, servers: [a, a]}\n")
-    with pytest.raises(ConfigError, match="crit must not be below warn"):
-        load_text("checks:\n  - {id: c, kind: clock, servers: [a], thresholds: {warn: 2, crit: 1}}\n")
+    with pytest.raises(ConfigError, match=r"x.yml:2: checks\[0\].thresholds: warn must not be above crit"):
+        load_text("checks:\n  - {id: c, kind: clock, servers: [a], thresholds: {warn: 2, crit: 1}}\n", "x.yml")
+    with pytest.raises(ConfigError, match="warn must not be above crit"):  # the default crit (1 s) stays
+        load_text("checks:\n  - {id: c, kind: clock, servers: [a], thresholds: {warn: 2s}}\n")
     with pytest.raises(ConfigError, match=r"checks\[0\].servers"):
         load_text("checks:\n  - {id: c, kind: clock, servers: []}\n")
 
@@ -121,6 +123,18 @@ def test_config_errors() -> None:
 def test_example_validates() -> None:
     cfg = load_text("checks:\n" + "\n".join("  " + line for line in clock.EXAMPLE.splitlines()))
     assert cfg.checks[0].servers[2] == "10.0.0.1:123"
+    assert (cfg.checks[0].thresholds.warn, cfg.checks[0].thresholds.crit) == (0.5, 1.0)
+
+
+def test_thresholds_left_out_keep_the_defaults() -> None:
+    def th(text: str) -> tuple[float | None, float | None]:
+        cfg = load_text(f"checks:\n  - {{id: c, kind: clock, servers: [a], thresholds: {text}}}\n").checks[0]
+        return cfg.thresholds.warn, cfg.thresholds.crit
+
+    assert th("{warn: 200ms}") == (0.2, 1.0)
+    assert th("{crit: 3}") == (0.5, 3.0)
+    assert th("{crit: null}") == (0.5, None)
+    assert th("{}") == (0.5, 1.0)
 
 
 # ----------------------------------------------------------------------------- real servers

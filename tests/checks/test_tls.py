@@ -33,7 +33,7 @@ from tests.checks.tls_servers import (
 from tests.pki import TestPKI, serve_https
 
 GOV = "Ban Cơ yếu Chính phủ"
-TH = tls.Thresholds()
+TH = tls.Config(id="t", host="a.example").thresholds  # the kind's defaults: warn 30, crit 7 days
 
 
 # ----------------------------------------------------------------------------- pure judging
@@ -44,7 +44,7 @@ TH = tls.Thresholds()
     (6.99, Status.CRIT), (5, Status.CRIT), (0.5, Status.CRIT), (0, Status.CRIT), (-3, Status.CRIT),
 ])
 def test_judge_days_boundaries(days: float, expected: Status) -> None:
-    assert ci.judge_days(days, 30, 7) == expected
+    assert ci.judge_days(days, TH) == expected
     status, reason, _ = tls.judge(TH, days, days, [])
     assert status == expected
     if expected == Status.OK:
@@ -143,7 +143,11 @@ def test_config_errors_name_the_field() -> None:
     text = "checks:\n  - id: t\n    kind: tls\n    host: a.example\n    thresholds: {warn: 5, crit: 10}\n"
     with pytest.raises(ConfigError) as err:
         load_text(text, "x.yml")
-    assert "x.yml:5: checks[0].thresholds: crit must not exceed warn" in str(err.value)
+    assert "x.yml:5: checks[0].thresholds: crit must not be above warn" in str(err.value)
+    with pytest.raises(ConfigError, match="crit must not be above warn"):  # warn 5 with the default crit 7
+        load_text("checks:\n  - {id: t, kind: tls, host: a, thresholds: {warn: 5}}\n")
+    th = load_text("checks:\n  - {id: t, kind: tls, host: a, thresholds: {warn: 21}}\n").checks[0].thresholds
+    assert (th.warn, th.crit) == (21, 7)  # a limit left out keeps its default
     with pytest.raises(ConfigError, match=r"checks\[0\].ca_file: .*cannot read /nonexistent/ca.pem"):
         load_text("checks:\n  - {id: t, kind: tls, host: a, ca_file: /nonexistent/ca.pem}\n")
     with pytest.raises(ConfigError, match=r"checks\[0\].server_name: .*not a valid host name"):
