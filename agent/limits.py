@@ -15,7 +15,7 @@ mapping means (keeps its default, or is off), which the config reference then sh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
@@ -35,6 +35,7 @@ __all__ = [
     "TimeLimit",
     "defaults",
     "parse_ratio",
+    "renamed",
     "worst",
 ]
 
@@ -194,3 +195,20 @@ def defaults(limit: L, description: str, *, omitted: Literal["default", "off"] =
         # A validator on the field itself (pydantic applies FieldInfo.metadata like Annotated metadata).
         field.metadata.append(BeforeValidator(fill))
     return field
+
+
+def renamed(old: Mapping[str, str]) -> Any:
+    """A before-validator for a kind's `thresholds` model that names the new spelling of old flat keys.
+
+    snmp, throughput and discovery once wrote `utilization_warn`, `warn_mbps`, `min_coverage`…; a
+    config still using them gets "`utilization_warn` is now `utilization: {warn: …}`" instead of a
+    bare "unknown field". Use as `_renamed = renamed({...})` in the model's body.
+    """
+
+    def check(cls: type, data: Any) -> Any:
+        found = [key for key in data if key in old] if isinstance(data, dict) else []
+        if found:
+            raise ValueError("; ".join(f"`{key}` is now `{old[key]}`" for key in found))
+        return data
+
+    return model_validator(mode="before")(classmethod(check))

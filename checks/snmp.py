@@ -20,6 +20,7 @@ from dxagent.checks import _snmpif as ifmib
 from dxagent.checks._snmpclient import Credentials, Session, SnmpError
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import Duration, Secret
+from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 
@@ -56,9 +57,10 @@ EXAMPLE = """\
   priv_key: {file: /etc/dxagent/secrets/snmp-priv}
   enabled: false                   # secrets are read only once the check is enabled
   interfaces: [ge-0/0/0]           # only the uplink (exact ifName or ifDescr)
-  thresholds: {utilization_warn: 0.8, utilization_crit: 0.95}
+  thresholds: {utilization: {warn: 80%, crit: 95%}}
 """
 
+MEASURES = ("utilization", "errors", "discards")  # per-interface measures judged against `thresholds`
 SecurityLevel = Literal["noAuthNoPriv", "authNoPriv", "authPriv"]
 AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
 PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C"]
@@ -67,22 +69,14 @@ PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES
 class Thresholds(Model):
     """Per-interface limits; utilization and error/discard rates apply to either direction."""
 
-    utilization_warn: float | None = Field(0.8, gt=0, le=1, description="Utilization ratio (0-1) above which an interface warns.")
-    utilization_crit: float | None = Field(0.95, gt=0, le=1, description="Utilization ratio above which it is critical.")
-    errors_warn: float | None = Field(1.0, ge=0, description="Errors per second (in or out) above which it warns.")
-    errors_crit: float | None = Field(None, ge=0, description="Errors per second above which it is critical.")
-    discards_warn: float | None = Field(None, ge=0, description="Discards per second above which it warns.")
-    discards_crit: float | None = Field(None, ge=0, description="Discards per second above which it is critical.")
+    utilization: RatioLimit = defaults(RatioLimit(warn=0.8, crit=0.95),
+                                       "Share of the interface speed in use (default warn 80%, crit 95%).")
+    errors: NumberLimit = defaults(NumberLimit(warn=1.0), "Errors per second, in or out (default warn 1).")
+    discards: NumberLimit = defaults(NumberLimit(), "Discards per second, in or out.")
     oper_down: Literal["crit", "warn"] = Field(
         "crit", description="Status of an interface that is administratively up but operationally down.")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        for name in ("utilization", "errors", "discards"):
-            warn, crit = getattr(self, name + "_warn"), getattr(self, name + "_crit")
-            if warn is not None and crit is not None and warn > crit:
-                raise ValueError(f"{name}_warn ({warn}) must not exceed {name}_crit ({crit})")
-        return self
+    _renamed = renamed({f"{m}_{level}": f"{m}: {{{level}: …}}" for m in MEASURES for level in ("warn", "crit")})
 
 
 class Config(CheckConfig):
@@ -182,16 +176,10 @@ def judge_interface(iface: ifmib.Interface, rates: ifmib.Rates | None,
         util = [u for u in rates.utilization(iface.speed_bps) if u is not None]
         errors = [e for e in (rates.in_errors, rates.out_errors) if e is not None]
         discards = [d for d in (rates.in_discards, rates.out_discards) if d is not None]
-        for name, values in (("utilization", util), ("errors", errors), ("discards", discards)):
-            if not values:
-                continue
-            top = max(values)
-            crit, warn = getattr(th, name + "_crit"), getattr(th, name + "_warn")
-            if crit is not None and top > crit:
-                status = Status.CRIT
-                problems.append(name)
-            elif warn is not None and top > warn:
-                status = max(status, Status.WARN)
+        for name, values in zip(MEASURES, (util, errors, discards), strict=True):
+            level = getattr(th, name).level(max(values)) if values else Status.OK
+            if level != Status.OK:
+                status = max(status, level)
                 problems.append(name)
     return status, (Reason.THRESHOLD if problems else None), problems
 

@@ -133,7 +133,7 @@ def test_select_filters() -> None:
 
 
 def test_judge_interface() -> None:
-    th = snmp.Thresholds(errors_warn=1.0, discards_crit=50)
+    th = snmp.Thresholds(errors={"warn": 1.0}, discards={"crit": 50})
     assert snmp.judge_interface(_iface(admin=False, oper="down"), None, th)[0] == Status.OK
     assert snmp.judge_interface(_iface(oper="down"), None, th)[:2] == (Status.CRIT, Reason.DOWN)
     assert snmp.judge_interface(_iface(oper="down"), None, snmp.Thresholds(oper_down="warn"))[0] == Status.WARN
@@ -145,6 +145,14 @@ def test_judge_interface() -> None:
     errs = ifmib.Rates(receive_bps=1e6, transmit_bps=1e6, in_errors=0.0, out_errors=2.5, in_discards=60.0)
     assert snmp.judge_interface(_iface(), errs, th) == (Status.CRIT, Reason.THRESHOLD, ["errors", "discards"])
     assert snmp.judge_interface(_iface(speed=None), busy, th)[0] == Status.OK   # no speed, no utilization
+    at_warn = ifmib.Rates(receive_bps=0.8e9, transmit_bps=0.1e9, in_errors=1.0, out_errors=0.0)
+    assert snmp.judge_interface(_iface(), at_warn, th) == (Status.OK, None, [])   # exactly at a limit is OK
+
+
+def test_thresholds_nested_shape_and_defaults() -> None:
+    th = _load("    version: v2c\n    community: abc\n    thresholds: {utilization: {warn: 70%}, errors: {crit: 5}}\n").thresholds
+    assert (th.utilization.warn, th.utilization.crit) == (0.7, 0.95)   # a limit left out keeps its default
+    assert (th.errors.warn, th.errors.crit) == (1.0, 5.0) and th.oper_down == "crit"
 
 
 # ---------------------------------------------------------------- config rules
@@ -167,8 +175,10 @@ def _load(body: str) -> snmp.Config:
     ("    version: v2c\n    community: abc\n    include: 'Gi(0'\n", "invalid regular expression"),
     ("    version: v2c\n    community: abc\n    request_timeout: 3s\n    request_retries: 3\n    timeout: 10s\n",
      "request_timeout × (request_retries + 1)"),
-    ("    version: v2c\n    community: abc\n    thresholds: {utilization_warn: 0.9, utilization_crit: 0.5}\n",
-     "utilization_warn (0.9) must not exceed"),
+    ("    version: v2c\n    community: abc\n    thresholds: {utilization: {warn: 90%, crit: 50%}}\n",
+     "checks[0].thresholds.utilization: warn must not be above crit"),
+    ("    version: v2c\n    community: abc\n    thresholds: {utilization_warn: 0.9}\n",
+     "`utilization_warn` is now `utilization: {warn: …}`"),
 ])
 def test_config_errors_name_the_line_and_field(body: str, message: str) -> None:
     with pytest.raises(ConfigError) as err:
