@@ -17,6 +17,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import ByteSize, Duration
+from dxagent.limits import RateLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
@@ -37,27 +38,20 @@ EXAMPLE = """\
   max_bytes: 20MB
   max_seconds: 10s
   contracted_mbps: 200
-  thresholds: {warn_ratio: 0.5, crit_ratio: 0.25}
+  thresholds: {contracted: {warn: 50%, crit: 25%}}   # share of contracted_mbps
   interval: 1h
   timeout: 20s
 """
 
 
 class Thresholds(Model):
-    """Lower limits: absolute Mbps and/or a share of `contracted_mbps`."""
+    """Lower limits on the rate: absolute Mbps and/or a share of `contracted_mbps`."""
 
-    warn_mbps: float | None = Field(None, gt=0, description="Warn below this many Mbit/s.")
-    crit_mbps: float | None = Field(None, gt=0, description="Critical below this many Mbit/s.")
-    warn_ratio: float | None = Field(None, gt=0, le=1, description="Warn below this share of `contracted_mbps`.")
-    crit_ratio: float | None = Field(None, gt=0, le=1, description="Critical below this share of `contracted_mbps`.")
+    mbps: RateLimit = defaults(RateLimit(), "Lower limits in Mbit/s.")
+    contracted: RatioLowerLimit = defaults(RatioLowerLimit(), "Lower limits as a share of `contracted_mbps` (`50%`).")
 
-    @model_validator(mode="after")
-    def _ordered(self) -> Thresholds:
-        for unit in ("mbps", "ratio"):
-            warn, crit = getattr(self, "warn_" + unit), getattr(self, "crit_" + unit)
-            if warn is not None and crit is not None and crit > warn:
-                raise ValueError(f"crit_{unit} ({crit}) must not exceed warn_{unit} ({warn}): these are lower limits")
-        return self
+    _renamed = renamed({f"{level}_{unit}": f"{new}: {{{level}: …}}" for level in ("warn", "crit")
+                        for unit, new in (("mbps", "mbps"), ("ratio", "contracted"))})
 
 
 class Config(CheckConfig):
@@ -86,8 +80,9 @@ class Config(CheckConfig):
 
     @model_validator(mode="after")
     def _consistent(self) -> Config:
-        if (self.thresholds.warn_ratio or self.thresholds.crit_ratio) and self.contracted_mbps is None:
-            raise ValueError("warn_ratio/crit_ratio need `contracted_mbps`")
+        contracted = self.thresholds.contracted
+        if (contracted.warn is not None or contracted.crit is not None) and self.contracted_mbps is None:
+            raise ValueError("thresholds.contracted needs `contracted_mbps`")
         if self.max_seconds >= self.timeout:
             raise ValueError("max_seconds must be shorter than timeout (leave time to connect)")
         return self
@@ -98,15 +93,12 @@ def judge(cfg: Config, bps: float, nbytes: int, complete: bool, elapsed: float) 
     th = cfg.thresholds
     mbps = bps / 1e6
     ratio = mbps / cfg.contracted_mbps if cfg.contracted_mbps else None
-    if (th.crit_mbps is not None and mbps < th.crit_mbps) or (ratio is not None and th.crit_ratio is not None
-                                                               and ratio < th.crit_ratio):
+    status, _ = worst((("mbps", mbps, th.mbps), ("contracted", ratio, th.contracted)))
+    if status == Status.CRIT:
         return Status.CRIT, Reason.THRESHOLD
     if complete and nbytes < cfg.min_bytes and elapsed < cfg.max_seconds:
         return Status.WARN, Reason.CONTENT
-    if (th.warn_mbps is not None and mbps < th.warn_mbps) or (ratio is not None and th.warn_ratio is not None
-                                                               and ratio < th.warn_ratio):
-        return Status.WARN, Reason.THRESHOLD
-    return Status.OK, None
+    return status, (Reason.THRESHOLD if status != Status.OK else None)
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:

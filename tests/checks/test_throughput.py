@@ -81,7 +81,7 @@ async def test_stops_at_max_bytes_and_reports_rate() -> None:
 
 async def test_paced_server_rate_is_measured() -> None:
     async with http_server() as base:
-        r = await _probe(_cfg(base + "/paced", contracted_mbps=100, thresholds={"warn_ratio": 0.5, "crit_ratio": 0.2}))
+        r = await _probe(_cfg(base + "/paced", contracted_mbps=100, thresholds={"contracted": {"warn": "50%", "crit": "20%"}}))
     s = _samples(r)
     # 32 blocks of 64 KiB with 50 ms pauses: about 10.5 Mb/s (sleep granularity makes it a bit slower)
     assert 6e6 < s["throughput_bytes_per_second"] * 8 < 12e6
@@ -109,7 +109,7 @@ async def test_small_file_warns_too_small_to_measure() -> None:
 
 async def test_absolute_thresholds() -> None:
     async with http_server() as base:
-        r = await _probe(_cfg(base + "/paced", max_bytes="512KiB", thresholds={"warn_mbps": 50}))
+        r = await _probe(_cfg(base + "/paced", max_bytes="512KiB", thresholds={"mbps": {"warn": 50}}))
     assert (r.status, r.reason) == (Status.WARN, Reason.THRESHOLD)
 
 
@@ -129,8 +129,10 @@ async def test_failures_have_reasons_and_no_rate_samples() -> None:
 
 
 def test_judge_is_pure() -> None:
-    cfg = _cfg("http://h/f", contracted_mbps=200, thresholds={"warn_ratio": 0.8, "crit_ratio": 0.5, "crit_mbps": 20})
+    cfg = _cfg("http://h/f", contracted_mbps=200, thresholds={"contracted": {"warn": 0.8, "crit": 0.5},
+                                                              "mbps": {"crit": 20}})
     assert throughput.judge(cfg, 190e6, 20_000_000, False, 1.0) == (Status.OK, None)
+    assert throughput.judge(cfg, 160e6, 20_000_000, False, 1.0) == (Status.OK, None)   # exactly 80%: still OK
     assert throughput.judge(cfg, 150e6, 20_000_000, False, 1.0) == (Status.WARN, Reason.THRESHOLD)
     assert throughput.judge(cfg, 90e6, 20_000_000, False, 2.0) == (Status.CRIT, Reason.THRESHOLD)
     assert throughput.judge(cfg, 190e6, 10_000, True, 0.01) == (Status.WARN, Reason.CONTENT)
@@ -138,8 +140,9 @@ def test_judge_is_pure() -> None:
 
 @pytest.mark.parametrize("body, msg", [
     ("url: ftp://h/f", "url"),
-    ("url: http://h/f\n    thresholds: {warn_ratio: 0.5}", "need `contracted_mbps`"),
-    ("url: http://h/f\n    thresholds: {warn_mbps: 10, crit_mbps: 50}", "crit_mbps (50.0) must not exceed"),
+    ("url: http://h/f\n    thresholds: {contracted: {warn: 50%}}", "thresholds.contracted needs `contracted_mbps`"),
+    ("url: http://h/f\n    thresholds: {mbps: {warn: 10, crit: 50}}", "thresholds.mbps: crit must not be above warn"),
+    ("url: http://h/f\n    thresholds: {warn_ratio: 0.5}", "`warn_ratio` is now `contracted: {warn: …}`"),
     ("url: http://h/f\n    max_seconds: 30s", "max_seconds must be shorter than timeout"),
 ])
 def test_config_errors(body: str, msg: str) -> None:
