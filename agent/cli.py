@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from dxagent import __version__, aio
-from dxagent.config import DEFAULT_PATH, Config, ConfigError, load, load_default
+from dxagent.config import Config, ConfigError, resolve
 from dxagent.i18n import LANGS, detect_lang, word
 from dxagent.render import exit_code, table, to_json
 from dxagent.runner import Runner, SelectionError, select
@@ -65,16 +65,9 @@ def report_config_error(exc: ConfigError) -> None:
 
 
 def resolve_config(path: Path | None) -> Config:
-    """--config, else $DXAGENT_CONFIG, else /etc/dxagent/dxagent.yml if present, else the built-in default."""
+    """`dxagent.config.resolve`, with config errors printed and exit code 2."""
     try:
-        if path is not None:
-            return load(path)
-        env = os.environ.get("DXAGENT_CONFIG")
-        if env:
-            return load(env)
-        if DEFAULT_PATH.exists():
-            return load(DEFAULT_PATH)
-        return load_default()
+        return resolve(path)
     except ConfigError as exc:
         report_config_error(exc)
         raise  # unreachable
@@ -82,7 +75,7 @@ def resolve_config(path: Path | None) -> Config:
 
 config_option = click.option(
     "--config", "-c", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-    help="Config file (default: $DXAGENT_CONFIG, /etc/dxagent/dxagent.yml, else the built-in default).",
+    help="Config file, or `builtin` for the built-in default (default: $DXAGENT_CONFIG, /etc/dxagent/dxagent.yml, else built-in).",
 )
 lang_option = click.option("--lang", type=click.Choice(LANGS), help="Language of messages (vi or en).")
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,7 +20,9 @@ from dxagent import yamlsrc
 from dxagent.configtypes import ByteSize, Duration, Secret
 
 __all__ = [
+    "BUILTIN",
     "DEFAULT_PATH",
+    "resolve",
     "CheckConfig",
     "Config",
     "ConfigError",
@@ -322,3 +325,20 @@ def default_text() -> str:
 def load_default() -> Config:
     """The embedded default config used when no file is given."""
     return load_text(default_text(), "<built-in default>")
+
+
+BUILTIN = "builtin"
+
+
+def resolve(path: str | Path | None) -> Config:
+    """The config to use: `path`, else $DXAGENT_CONFIG, else /etc/dxagent/dxagent.yml if present,
+    else the built-in default. `builtin` (as path or in the variable) names the built-in default,
+    whatever is in /etc, so a technician can always compare with it. Raises ConfigError."""
+    chosen = str(path) if path is not None else os.environ.get("DXAGENT_CONFIG") or None
+    if chosen == BUILTIN:
+        return load_default()
+    if chosen:
+        return load(chosen)
+    if DEFAULT_PATH.exists():
+        return load(DEFAULT_PATH)
+    return load_default()

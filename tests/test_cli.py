@@ -115,7 +115,7 @@ def test_default_config_without_network_is_quick_and_clear(tmp_path: Path) -> No
         host = lab.lan().add_host(default_route=False)
         lab.write_etc(host, "resolv.conf", "nameserver 127.0.0.1\n")
         t0 = time.monotonic()
-        proc = lab.run_in(host, "env", "NO_COLOR=1", "DXAGENT_CONFIG=", sys.executable, "-m", "dxagent", "check",
+        proc = lab.run_in(host, "env", "NO_COLOR=1", "DXAGENT_CONFIG=builtin", sys.executable, "-m", "dxagent", "check",
                           "--format", "json", check=False)
         elapsed = time.monotonic() - t0
     assert elapsed < 10, f"default check took {elapsed:.1f}s"

@@ -43,7 +43,7 @@ def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
                    check=True, timeout=300)
-    env = {**os.environ, "PYTHONPATH": str(target), "DXAGENT_CONFIG": "", "NO_COLOR": "1"}
+    env = {**os.environ, "PYTHONPATH": str(target), "DXAGENT_CONFIG": "builtin", "NO_COLOR": "1"}
     code = "import dxagent, sys; print(dxagent.__file__); sys.exit(0)"
     where = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert where.stdout.strip().startswith(str(target)), where.stdout
