@@ -27,6 +27,7 @@ from dxagent.model import Status
 
 __all__ = [
     "DaysLimit",
+    "Limits",
     "NumberLimit",
     "Ratio",
     "RateLimit",
@@ -156,7 +157,7 @@ class RatioLowerLimit(_Lower):
 
 
 L = TypeVar("L", bound=_Limits)
-Limits = _Upper | _Lower
+Limits = _Upper | _Lower  # any limit model, for code that judges several measures
 
 
 def worst(measures: Iterable[tuple[str, float | None, Limits]]) -> tuple[Status, list[str]]:

@@ -22,6 +22,7 @@ from dxagent.checks import _discovery_merge as merge
 from dxagent.checks.inventory import Baseline
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import ByteSize, Duration, Secret
+from dxagent.limits import Limits, NumberLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext, run_blocking
 
@@ -56,13 +57,17 @@ EXAMPLE = """\
 
 
 class Thresholds(Model):
-    """When the inventory warns; None switches a rule off."""
+    """When the inventory warns: device counts above, workstation coverage below the limits."""
 
-    max_missing: int | None = Field(0, ge=0, description="Missing registered devices tolerated before WARN.")
-    max_unregistered: int | None = Field(None, ge=0, description="Unregistered devices tolerated before WARN (off by default).")
-    min_coverage: float | None = Field(1.0, ge=0, description="Workstation coverage below this warns (needs `site.staff`).")
-    crit_coverage: float | None = Field(None, ge=0, description="Workstation coverage below this is critical.")
-    max_baseline_failing: int | None = Field(None, ge=0, description="Workstations failing the baseline tolerated before WARN.")
+    missing: NumberLimit = defaults(NumberLimit(warn=0), "Missing registered devices (default: any one warns).")
+    unregistered: NumberLimit = defaults(NumberLimit(), "Unregistered devices seen (off by default).")
+    coverage: RatioLowerLimit = defaults(RatioLowerLimit(warn=1.0),
+                                         "Workstation coverage, lower limits (default warn below 100%; needs `site.staff`).")
+    baseline_failing: NumberLimit = defaults(NumberLimit(), "Workstations failing the baseline (off by default).")
+
+    _renamed = renamed({"max_missing": "missing: {warn: …}", "max_unregistered": "unregistered: {warn: …}",
+                        "min_coverage": "coverage: {warn: …}", "crit_coverage": "coverage: {crit: …}",
+                        "max_baseline_failing": "baseline_failing: {warn: …}"})
 
 
 class SnmpOptions(Model):
@@ -141,19 +146,11 @@ class Config(CheckConfig):
 def judge(cfg: Config, rec: reg.Reconciliation | None, failing: int) -> tuple[Status, Reason | None]:
     """Reconciliation and baseline failures against the thresholds (pure)."""
     th = cfg.thresholds
-    status = Status.OK
+    measures: list[tuple[str, float | None, Limits]] = [("baseline_failing", failing, th.baseline_failing)]
     if rec is not None:
-        if th.max_missing is not None and len(rec.missing) > th.max_missing:
-            status = Status.WARN
-        if th.max_unregistered is not None and len(rec.unregistered) > th.max_unregistered:
-            status = Status.WARN
-        cov = rec.coverage
-        if cov is not None and th.crit_coverage is not None and cov < th.crit_coverage:
-            status = Status.CRIT
-        elif cov is not None and th.min_coverage is not None and cov < th.min_coverage:
-            status = max(status, Status.WARN)
-    if th.max_baseline_failing is not None and failing > th.max_baseline_failing:
-        status = max(status, Status.WARN)
+        measures += [("missing", len(rec.missing), th.missing), ("unregistered", len(rec.unregistered), th.unregistered),
+                     ("coverage", rec.coverage, th.coverage)]
+    status, _ = worst(measures)
     return status, (Reason.THRESHOLD if status != Status.OK else None)
 
 

@@ -227,6 +227,17 @@ def test_judge(missing: int, unregistered: int, working: int, staff: int | None,
     rec = reg.Reconciliation([], [(entry, None)] * missing, [seen] * unregistered, working, staff)
     cfg = discovery.Config(id="lan")
     assert discovery.judge(cfg, rec, failing)[0] == want
-    crit = discovery.Config(id="lan", thresholds={"crit_coverage": 0.5, "max_baseline_failing": 0})
+    crit = discovery.Config(id="lan", thresholds={"coverage": {"crit": "50%"}, "baseline_failing": {"warn": 0}})
+    assert (crit.thresholds.coverage.warn, crit.thresholds.missing.warn) == (1.0, 0)   # left out: the defaults
     assert discovery.judge(crit, reg.Reconciliation([], [], [], 1, 4), 0) == (Status.CRIT, Reason.THRESHOLD)
     assert discovery.judge(crit, None, 1) == (Status.WARN, Reason.THRESHOLD)
+
+
+def test_threshold_errors_name_the_line() -> None:
+    head = "checks:\n  - id: lan\n    kind: discovery\n    thresholds:\n"
+    with pytest.raises(ConfigError) as err:
+        load_text(head + "      coverage: {warn: 50%, crit: 80%}\n", "d.yml")
+    assert "d.yml:5: checks[0].thresholds.coverage: crit must not be above warn" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_text(head + "      min_coverage: 0.9\n", "d.yml")
+    assert "checks[0].thresholds: `min_coverage` is now `coverage: {warn: …}`" in str(err.value)
