@@ -60,23 +60,24 @@ def test_number_limits_are_not_negative_and_rates_are_positive() -> None:
 # ----------------------------------------------------------------------------- level()
 
 
-@pytest.mark.parametrize("model", UPPER)
-def test_upper_level_at_and_around_the_limits(model: type[limits.Limits]) -> None:
-    lim = model(warn=0.2, crit=0.5)
-    assert [lim.level(v) for v in (0.0, 0.19, 0.2, 0.21, 0.5, 0.51, 1.0)] == [OK, OK, OK, WARN, WARN, CRIT, CRIT]
-    assert model(crit=0.5).level(0.4) == OK and model(crit=0.5).level(0.6) == CRIT
-    assert model(warn=0.2).level(1.0) == WARN
-    assert model().level(1.0) == OK
-    assert (lim.limit_for(WARN), lim.limit_for(CRIT), lim.limit_for(OK)) == (0.2, 0.5, None)
+# Upper limits warn 0.2 / crit 0.5; lower limits warn 0.5 / crit 0.2: the same values, judged from either side.
+LEVELS = {
+    "upper": ((0.0, 0.19, 0.2, 0.21, 0.5, 0.51, 1.0), (OK, OK, OK, WARN, WARN, CRIT, CRIT)),
+    "lower": ((1.0, 0.51, 0.5, 0.49, 0.2, 0.19, 0.01), (OK, OK, OK, WARN, WARN, CRIT, CRIT)),
+}
 
 
-@pytest.mark.parametrize("model", LOWER)
-def test_lower_level_at_and_around_the_limits(model: type[limits.Limits]) -> None:
-    lim = model(warn=0.5, crit=0.2)
-    assert [lim.level(v) for v in (1.0, 0.51, 0.5, 0.49, 0.2, 0.19, 0.01)] == [OK, OK, OK, WARN, WARN, CRIT, CRIT]
-    assert model(crit=0.2).level(0.3) == OK and model(crit=0.2).level(0.1) == CRIT
-    assert model(warn=0.5).level(0.01) == WARN
-    assert model().level(0.01) == OK
+@pytest.mark.parametrize("model", UPPER + LOWER)
+def test_level_at_and_around_the_limits(model: type[limits.Limits]) -> None:
+    upper = issubclass(model, UPPER)
+    warn, crit = (0.2, 0.5) if upper else (0.5, 0.2)
+    values, expected = LEVELS["upper" if upper else "lower"]
+    lim = model(warn=warn, crit=crit)
+    assert tuple(lim.level(v) for v in values) == expected   # exactly at a limit is still OK
+    assert model(crit=crit).level(values[3]) == OK and model(crit=crit).level(values[-1]) == CRIT
+    assert model(warn=warn).level(values[-1]) == WARN   # no crit: never worse than WARN
+    assert model().level(values[-1]) == OK
+    assert (lim.limit_for(WARN), lim.limit_for(CRIT), lim.limit_for(OK)) == (warn, crit, None)
 
 
 def test_days_limit_as_the_certificate_kinds_use_it() -> None:
