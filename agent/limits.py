@@ -170,6 +170,7 @@ def worst(measures: Iterable[tuple[str, float | None, Limits]]) -> tuple[Status,
     status = max((level for _, level in levels), default=Status.OK)
     return status, [name for name, level in levels if level == status and status != Status.OK]
 
+
 _OMITTED = {
     "default": " A limit left out keeps its default; `null` switches it off.",
     "off": " The pair replaces the defaults: a limit left out is off.",
