@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dxagent import __version__
+from dxagent.alerts import notifier as notify
 from dxagent.config import DEFAULT_PATH, Config, ConfigError, load, load_default
 from dxagent.exporters import prometheus as prom
 from dxagent.latest import Latest
@@ -78,6 +79,7 @@ class Daemon:
         self.latest = Latest(c.id for c in cfg.checks if c.enabled)
         self.exporter = prom.Exporter()
         self.history: Any = None
+        self.notifier: notify.Notifier | None = None
         self.runner = Runner(site=cfg.site, concurrency=cfg.concurrency)
         self.scheduler: Scheduler | None = None
         self.server: HTTPServer | None = None
@@ -132,6 +134,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         install_executor(loop)
         await self._open_history()
+        self.notifier = notify.sync(None, self.cfg)
         self.scheduler = Scheduler(self._run_check)
         self.scheduler.sync(self.checks.values())
         self._schedule_housekeeping()
@@ -165,6 +168,8 @@ class Daemon:
             loop.remove_signal_handler(sig)
         assert self.scheduler is not None
         await self.scheduler.stop(SHUTDOWN_GRACE)
+        if self.notifier is not None:
+            await self.notifier.close()
         if self.server is not None:
             await self.server.close()
         await self._flush_history()
@@ -232,6 +237,8 @@ class Daemon:
             return  # reloaded meanwhile: the old config's results are not the truth any more
         before = {r.target: r.status for r in self.latest.get(check_id)}
         self.latest.update(results)
+        if self.notifier is not None:
+            self.notifier.feed(results)  # queues only: delivery runs in the notifier's own tasks
         for r in results:
             old = before.get(r.target)
             if old is not None and old != r.status:
@@ -346,6 +353,7 @@ class Daemon:
         assert self.scheduler is not None
         self.scheduler.sync(new_checks.values(), changed)
         self._schedule_housekeeping()
+        self.notifier = notify.sync(self.notifier, new)
         self.generation += 1
         self.reload_ok = True
         self.reload_ts = time.time()
