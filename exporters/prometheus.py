@@ -22,8 +22,10 @@ scrape only joins strings for results that did not change. `python -m dxagent.ex
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
+import os
 import platform
 import re
 import sys
@@ -87,7 +89,7 @@ GENERIC: dict[str, Family] = {f.name: f for f in (
            ("version", "python_version")),
 )}
 
-# prometheus_client's ProcessCollector families (Linux), documented with the rest.
+# The families of prometheus_client's ProcessCollector (Linux), same names and help; see process_values().
 PROCESS: dict[str, Family] = {f.name: f for f in (
     Family("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."),
     Family("process_open_fds", "gauge", "Number of open file descriptors."),
@@ -151,10 +153,7 @@ class Exporter:
         self._generation: int | None = None
         self._help: dict[str, Mapping[str, str]] = {}
         self._warned: set[tuple[str, str]] = set()
-        self._process: Any = None
-        if process:
-            from prometheus_client.process_collector import ProcessCollector
-            self._process = ProcessCollector(registry=None)
+        self._process = process and _proc_available()
 
     def _declared(self, kind: str) -> Mapping[str, str]:
         if kind not in self._help:
@@ -275,18 +274,12 @@ class Exporter:
         lines["dxagent_build_info"].append(f"dxagent_build_info{{{_labels(build)}{tail}}} 1")
 
     def _process_families(self, const_pairs: list[tuple[str, str]]) -> list[tuple[Family, list[str]]]:
-        if self._process is None:
+        if not self._process:
             return []
-        out = []
         const = _labels(const_pairs)
-        for metric in self._process.collect():
-            for s in metric.samples:
-                fam = PROCESS.get(s.name)
-                if fam is None:
-                    continue
-                body = "{" + const + "}" if const else ""
-                out.append((fam, [f"{s.name}{body} {_fmt(s.value)}"]))
-        return out
+        body = "{" + const + "}" if const else ""
+        values = process_values()
+        return [(fam, [f"{name}{body} {_fmt(values[name])}"]) for name, fam in PROCESS.items() if name in values]
 
     def render(self, view: ScrapeView, openmetrics: bool = False) -> bytes:
         """The exposition for one scrape, in the requested format."""
@@ -298,6 +291,57 @@ class Exporter:
         if openmetrics:
             parts.append("# EOF\n")
         return "".join(parts).encode("utf-8")
+
+
+_PROC = "/proc/self"
+
+
+def _proc_available() -> bool:
+    return os.path.exists(f"{_PROC}/stat")
+
+
+def _btime() -> float:
+    with open("/proc/stat", "rb") as fh:
+        for line in fh:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    raise OSError("no btime in /proc/stat")
+
+
+@functools.cache
+def _constants() -> tuple[float, int, float]:
+    """Clock ticks, page size and boot time: fixed for the life of the process."""
+    return float(os.sysconf("SC_CLK_TCK")), os.sysconf("SC_PAGESIZE"), _btime()
+
+
+def process_values() -> dict[str, float]:
+    """The PROCESS families' values, read from /proc as prometheus_client's ProcessCollector reads them.
+
+    Written out (a dozen lines) because importing prometheus_client for this pulls in its
+    exposition, http.server, wsgiref and email: about 1 MiB of the daemon's RSS (bench/bench_daemon.py).
+    A family whose file cannot be read is left out of the scrape, as ProcessCollector does.
+    """
+    out: dict[str, float] = {}
+    try:
+        ticks, pagesize, btime = _constants()
+        with open(f"{_PROC}/stat", "rb") as fh:
+            parts = fh.read().rsplit(b")", 1)[-1].split()
+        out["process_cpu_seconds_total"] = (int(parts[11]) + int(parts[12])) / ticks
+        out["process_virtual_memory_bytes"] = float(parts[20])
+        out["process_resident_memory_bytes"] = float(int(parts[21]) * pagesize)
+        out["process_start_time_seconds"] = int(parts[19]) / ticks + btime
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        out["process_open_fds"] = float(len(os.listdir(f"{_PROC}/fd")))
+        with open(f"{_PROC}/limits", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Max open files"):
+                    out["process_max_fds"] = float(line.split()[3])
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
 
 
 def _header(fam: Family, openmetrics: bool) -> str:
@@ -348,7 +392,7 @@ def doc_markdown() -> str:
     ]
     for fam in GENERIC.values():
         lines.append(f"| `{fam.name}` | {fam.type} | {', '.join(f'`{x}`' for x in fam.labels) or '-'} | {fam.help} |")
-    lines += ["", "## Process", "", "From prometheus_client's ProcessCollector (Linux).", "",
+    lines += ["", "## Process", "", "The series of prometheus_client's ProcessCollector (Linux), read from /proc.", "",
               "| metric | type | meaning |", "|---|---|---|"]
     for fam in PROCESS.values():
         lines.append(f"| `{fam.name}` | {fam.type} | {fam.help} |")

@@ -162,3 +162,27 @@ def test_docs_match_exporter() -> None:
         for name in getattr(checks.module(kind), "METRICS", {}):
             assert not name.startswith("dxagent_"), f"{kind}: sample names carry no prefix ({name})"
             assert f"`dxagent_{name}`" in documented
+
+
+def test_process_series_agree_with_prometheus_client() -> None:
+    """The /proc reader gives what ProcessCollector gives (same names, help and values), without importing it."""
+    from prometheus_client.process_collector import ProcessCollector
+
+    theirs = {s.name: s.value for m in ProcessCollector(registry=None).collect() for s in m.samples}
+    helps = {m.name + ("_total" if m.type == "counter" else ""): m.documentation
+             for m in ProcessCollector(registry=None).collect()}
+    ours = prom.process_values()
+    assert set(ours) == set(theirs) == set(prom.PROCESS)
+    for name, fam in prom.PROCESS.items():
+        assert fam.help == helps[name], name
+    for name in ("process_max_fds", "process_start_time_seconds"):
+        assert ours[name] == pytest.approx(theirs[name], abs=0.02), name
+    assert ours["process_resident_memory_bytes"] == pytest.approx(theirs["process_resident_memory_bytes"], rel=0.2)
+    assert -1e-9 < ours["process_cpu_seconds_total"] - theirs["process_cpu_seconds_total"] < 5  # ours is read later
+    assert abs(ours["process_open_fds"] - theirs["process_open_fds"]) <= 2
+    lines = [line for line in prom.Exporter().render(prom.ScrapeView([], {}, None, {"zone": "n"})).decode().splitlines()
+             if line.startswith("process_")]
+    assert sorted(line.split("{")[0] for line in lines) == sorted(prom.PROCESS)
+    assert all('{zone="n"}' in line for line in lines)
+    assert not any(line.startswith("process_") for line in
+                   prom.Exporter(process=False).render(prom.ScrapeView([], {})).decode().splitlines())
