@@ -260,7 +260,8 @@ class _Channel:
             except Exception as exc:  # a fault of ours must not kill the worker: this notification is lost, not the next
                 self.stats["failed"] += 1
                 log.error("notify %s: cannot deliver %s of %s %s: %s", self.name, doc["event"], doc["check"],
-                          doc["target"], self.scrub(f"{type(exc).__name__}: {exc}"), extra=ctx)
+                          doc["target"], type(exc).__name__ if isinstance(exc, UnicodeError)  # quotes the data
+                          else self.scrub(f"{type(exc).__name__}: {exc}"), extra=ctx)
                 return
 
     async def send(self, doc: dict[str, Any]) -> None:
@@ -343,7 +344,7 @@ def _smtp_send(mail: EmailConfig, doc: Mapping[str, Any], timeout: float) -> Non
             if mail.security == "starttls":
                 smtp.starttls(context=ctx)
             if mail.username and mail.password is not None:
-                smtp.login(mail.username, mail.password.reveal())
+                _login(smtp, mail.username, mail.password.reveal())
             smtp.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
         raise DeliveryError(f"SMTP AUTH refused ({exc.smtp_code})", permanent=True) from None
@@ -357,6 +358,23 @@ def _smtp_send(mail: EmailConfig, doc: Mapping[str, Any], timeout: float) -> Non
         raise DeliveryError(f"TLS: {exc.verify_message}", permanent=True) from None
     except (smtplib.SMTPException, ssl.SSLError) as exc:
         raise DeliveryError(f"SMTP: {type(exc).__name__}: {exc}") from None
+
+
+def _login(smtp: Any, user: str, password: str) -> None:
+    """smtplib encodes credentials as ASCII; a password with Vietnamese letters goes as UTF-8 AUTH PLAIN (RFC 4616)."""
+    import base64
+    import smtplib
+
+    if (user + password).isascii():
+        smtp.login(user, password)
+        return
+    smtp.ehlo_or_helo_if_needed()
+    if "PLAIN" not in smtp.esmtp_features.get("auth", "").upper().split():
+        raise DeliveryError("the server offers no AUTH PLAIN, needed for a non-ASCII user or password", permanent=True)
+    token = base64.b64encode(b"\0" + user.encode() + b"\0" + password.encode()).decode()
+    code, resp = smtp.docmd("AUTH", f"PLAIN {token}")
+    if code != 235:
+        raise smtplib.SMTPAuthenticationError(code, resp)
 
 
 class Notifier:
