@@ -27,6 +27,11 @@ API
 `with pushgateway(tmp_path, *, extra_args=()) as pgw:` → `pgw.url`, `pgw.metrics()` (text of
     its /metrics), `pgw.groups()` (JSON of /api/v1/metrics). Its persistence file lives in
     tmp_path (Debian's default, /var/lib/prometheus/pushgateway.data, would leak groups between runs).
+`with alertmanager(tmp_path, config) as am:` (binary `prometheus-alertmanager`)
+    `config` is a dict (written as alertmanager.yml) or the YAML text. Clustering off
+    (`--cluster.listen-address=`), storage in tmp_path, 127.0.0.1 on a free port. `am.url`,
+    `am.port`, `am.address` ("127.0.0.1:PORT", for `prometheus(alertmanagers=[...])`), `am.alerts()`
+    (JSON of /api/v2/alerts), `am.log()`.
 `promtool_check_metrics(text)` → (ok: bool, output: str) of `promtool check metrics`.
 `with dxagent_run(config_path, *, listen=None, args=(), env=None) as agent:`
     Runs `python -m dxagent run -c CONFIG --listen 127.0.0.1:PORT --log-format json` and waits for
@@ -61,11 +66,12 @@ import pytest
 import yaml
 
 __all__ = ["need", "free_port", "wait_http", "http_get", "prometheus", "pushgateway", "promtool_check_metrics",
-           "dxagent_run", "Proc"]
+           "dxagent_run", "Proc", "alertmanager"]
 
 _PACKAGES = {"prometheus": "prometheus", "promtool": "prometheus", "prometheus-pushgateway": "prometheus-pushgateway",
              "prometheus-node-exporter": "prometheus-node-exporter",
-             "prometheus-blackbox-exporter": "prometheus-blackbox-exporter"}
+             "prometheus-blackbox-exporter": "prometheus-blackbox-exporter",
+             "prometheus-alertmanager": "prometheus-alertmanager", "amtool": "prometheus-alertmanager"}
 
 
 def need(binary: str) -> str:
@@ -277,3 +283,31 @@ def dxagent_run(config: str | Path, *, listen: str | None = None, args: Sequence
         yield agent
     finally:
         agent.stop(20)
+
+
+class Alertmanager(Proc):
+    def __init__(self, argv: list[str], port: int) -> None:
+        super().__init__(argv)
+        self.port = port
+        self.address = f"127.0.0.1:{port}"
+        self.url = f"http://{self.address}"
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return list(json.loads(http_get(f"{self.url}/api/v2/alerts")[2]))
+
+
+@contextlib.contextmanager
+def alertmanager(tmp_path: Path, config: dict[str, Any] | str, *, extra_args: Sequence[str] = ()) -> Iterator[Alertmanager]:
+    binary = need("prometheus-alertmanager")
+    folder = Path(tempfile.mkdtemp(prefix="am-", dir=tmp_path))
+    (folder / "alertmanager.yml").write_text(config if isinstance(config, str) else yaml.safe_dump(config))
+    port = free_port()
+    # --cluster.listen-address= turns gossip off: otherwise it binds 0.0.0.0:9094 and looks for peers.
+    argv = [binary, f"--config.file={folder / 'alertmanager.yml'}", f"--storage.path={folder / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=", "--log.level=warn", *extra_args]
+    proc = Alertmanager(argv, port)
+    try:
+        wait_http(f"{proc.url}/-/ready", timeout=15)
+        yield proc
+    finally:
+        proc.stop(10)
