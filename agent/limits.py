@@ -16,7 +16,7 @@ mapping means (keeps its default, or is off), which the config reference then sh
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -171,31 +171,27 @@ def worst(measures: Iterable[tuple[str, float | None, Limits]]) -> tuple[Status,
     return status, [name for name, level in levels if level == status and status != Status.OK]
 
 
-_OMITTED = {
-    "default": " A limit left out keeps its default; `null` switches it off.",
-    "off": " The pair replaces the defaults: a limit left out is off.",
-}
+_KEPT = " A limit left out keeps its default; `null` switches it off."
 
 
-def defaults(limit: L, description: str, *, omitted: Literal["default", "off"] = "default") -> Any:
+def defaults(limit: L, description: str) -> Any:
     """A `thresholds` (or per-measure) field whose default is `limit`.
 
-    `omitted` says what a limit the user leaves out of the mapping means: `"default"` keeps the
-    kind's default (so `{warn: 21}` keeps crit 7 days), `"off"` switches it off (the user's pair
-    replaces the defaults whole). Kinds keep the rule they always had; the sentence is added to
-    the field's description so that the config reference says which one applies.
+    One rule for every kind: a limit the user leaves out of the mapping keeps the kind's default
+    (`{warn: 21}` keeps crit 7 days, `loss: {warn: 5%}` keeps crit 20%), and `null` switches a
+    limit off. A partial override therefore never drops a level silently. The sentence is added
+    to the field's description so that the config reference says so.
     """
-    if limit.warn is None and limit.crit is None:  # nothing to keep: both rules are the same
+    if limit.warn is None and limit.crit is None:  # nothing to keep
         return Field(default_factory=lambda: limit, description=description)
-    field = Field(default_factory=lambda: limit, description=description + _OMITTED[omitted])
-    if omitted == "default":
-        base = limit.model_dump()
+    field = Field(default_factory=lambda: limit, description=description + _KEPT)
+    base = limit.model_dump()
 
-        def fill(value: Any) -> Any:
-            return {**base, **value} if isinstance(value, dict) else value
+    def fill(value: Any) -> Any:
+        return {**base, **value} if isinstance(value, dict) else value
 
-        # A validator on the field itself (pydantic applies FieldInfo.metadata like Annotated metadata).
-        field.metadata.append(BeforeValidator(fill))
+    # A validator on the field itself (pydantic applies FieldInfo.metadata like Annotated metadata).
+    field.metadata.append(BeforeValidator(fill))
     return field
 
 

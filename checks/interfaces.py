@@ -72,8 +72,8 @@ class Thresholds(Model):
     """Error and drop shares between two runs (worse direction counts)."""
 
     errors: RatioLimit = defaults(RatioLimit(warn=0.001, crit=0.01),
-                                  "errors / (packets + errors); default warn 0.1%, crit 1%.", omitted="off")
-    drops: RatioLimit = defaults(RatioLimit(warn=0.01), "drops / (packets + drops); default warn 1%.", omitted="off")
+                                  "errors / (packets + errors); default warn 0.1%, crit 1%.")
+    drops: RatioLimit = defaults(RatioLimit(warn=0.01), "drops / (packets + drops); default warn 1%.")
 
 
 class Config(CheckConfig):

@@ -57,8 +57,7 @@ SYMBOLIC = ("gateway", "dns")
 class Thresholds(Model):
     """Loss, average round-trip time and jitter limits, each with warn and crit."""
 
-    loss: RatioLimit = defaults(RatioLimit(warn=0.01, crit=0.2), "Loss ratio limits (default warn 1%, crit 20%).",
-                                omitted="off")
+    loss: RatioLimit = defaults(RatioLimit(warn=0.01, crit=0.2), "Loss ratio limits (default warn 1%, crit 20%).")
     rtt: TimeLimit = defaults(TimeLimit(), "Average round-trip time limits.")
     jitter: TimeLimit = defaults(TimeLimit(), "Jitter limits.")
 

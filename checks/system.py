@@ -53,12 +53,11 @@ _PSEUDO_FS = {"squashfs", "tmpfs", "devtmpfs", "overlay", "iso9660", "proc", "sy
 class Thresholds(Model):
     """Limits for the host's resources."""
 
-    cpu_usage: RatioLimit = defaults(RatioLimit(warn=0.95), "CPU busy ratio (0-1 or %).", omitted="off")
-    load_per_core: NumberLimit = defaults(NumberLimit(warn=2.0, crit=4.0), "1-minute load per core.", omitted="off")
-    memory_used: RatioLimit = defaults(RatioLimit(warn=0.90, crit=0.97), "Memory used ratio (0-1 or %).", omitted="off")
-    swap_used: RatioLimit = defaults(RatioLimit(warn=0.80), "Swap used ratio (0-1 or %).", omitted="off")
-    filesystem_used: RatioLimit = defaults(RatioLimit(warn=0.85, crit=0.95), "Filesystem used ratio (0-1 or %).",
-                                           omitted="off")
+    cpu_usage: RatioLimit = defaults(RatioLimit(warn=0.95), "CPU busy ratio (0-1 or %).")
+    load_per_core: NumberLimit = defaults(NumberLimit(warn=2.0, crit=4.0), "1-minute load per core.")
+    memory_used: RatioLimit = defaults(RatioLimit(warn=0.90, crit=0.97), "Memory used ratio (0-1 or %).")
+    swap_used: RatioLimit = defaults(RatioLimit(warn=0.80), "Swap used ratio (0-1 or %).")
+    filesystem_used: RatioLimit = defaults(RatioLimit(warn=0.85, crit=0.95), "Filesystem used ratio (0-1 or %).")
 
 
 class Config(CheckConfig):

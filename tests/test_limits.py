@@ -113,24 +113,25 @@ def test_worst_names_the_measures_at_the_worst_level() -> None:
 
 class _Kind(Model):
     days: DaysLimit = limits.defaults(DaysLimit(warn=30, crit=7), "Days left.")
-    loss: RatioLimit = limits.defaults(RatioLimit(warn=0.01, crit=0.2), "Loss.", omitted="off")
+    loss: RatioLimit = limits.defaults(RatioLimit(warn=0.01, crit=0.2), "Loss.")
     time: TimeLimit = limits.defaults(TimeLimit(), "Time.")
 
     _renamed = limits.renamed({"days_warn": "days: {warn: …}"})
 
 
-def test_defaults_left_out_kept_or_off_as_the_kind_says() -> None:
+def test_a_limit_left_out_keeps_its_default_and_null_switches_it_off() -> None:
     assert _Kind().days == DaysLimit(warn=30, crit=7) and _Kind().loss == RatioLimit(warn=0.01, crit=0.2)
     k = _Kind.model_validate({"days": {"warn": 21}, "loss": {"warn": "5%"}, "time": {"crit": "1s"}})
     assert (k.days.warn, k.days.crit) == (21, 7)           # kept
-    assert (k.loss.warn, k.loss.crit) == (0.05, None)      # off
+    assert (k.loss.warn, k.loss.crit) == (0.05, 0.2)       # kept
+    assert _Kind.model_validate({"loss": {"warn": "5%", "crit": None}}).loss.crit is None
     assert (k.time.warn, k.time.crit) == (None, 1.0)
     assert _Kind.model_validate({"days": {"crit": None}}).days.crit is None
     with pytest.raises(ValidationError, match="crit must not be above warn"):   # 5 against the default crit 7
         _Kind.model_validate({"days": {"warn": 5}})
     fields = _Kind.model_fields
     assert fields["days"].description == "Days left. A limit left out keeps its default; `null` switches it off."
-    assert fields["loss"].description == "Loss. The pair replaces the defaults: a limit left out is off."
+    assert fields["loss"].description == "Loss. A limit left out keeps its default; `null` switches it off."
     assert fields["time"].description == "Time."
 
 

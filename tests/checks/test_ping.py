@@ -61,10 +61,13 @@ def test_default_loss_limits_and_percent_syntax() -> None:
     assert (th.loss.warn, th.loss.crit) == (0.01, 0.2)
     assert ping.judge(th, 5, 4, 0.001, 0.0)[0] == Status.WARN   # 1 of 5 lost = 20 %: not above crit
     assert ping.judge(th, 5, 3, 0.001, 0.0)[0] == Status.CRIT
-    # a loss pair replaces the defaults whole: a limit left out is off
+    # a limit left out keeps its default; null switches it off
     th = _th(loss={"warn": "0.5%"})
-    assert (th.loss.warn, th.loss.crit) == (0.005, None)
-    assert ping.judge(th, 10, 1, 0.001, 0.0)[0] == Status.WARN
+    assert (th.loss.warn, th.loss.crit) == (0.005, 0.2)
+    assert ping.judge(th, 10, 9, 0.001, 0.0)[0] == Status.WARN    # 10 % lost
+    assert ping.judge(th, 10, 7, 0.001, 0.0)[0] == Status.CRIT    # 30 % lost: the default crit still holds
+    th = _th(loss={"warn": "0.5%", "crit": None})
+    assert ping.judge(th, 10, 1, 0.001, 0.0)[0] == Status.WARN    # 90 % lost, crit switched off
 
 
 @pytest.mark.parametrize(("body", "message"), [
