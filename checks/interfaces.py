@@ -213,7 +213,7 @@ def _result(cfg: Config, ctx: ProbeContext, name: str, info: dict[str, Any],
     details = {k: info[k] for k in ("flags", "duplex", "addresses", "mac", "mtu")}
     details.update(up=up, speed_mbps=speed or None, admin_up="up" in info["flags"].split(","),
                    interval_seconds=dt, counter_resets=sorted(set(info["counters"]) - set(r)) if dt else [])
-    speed_txt = f", {speed} Mbps {info['duplex']}" if speed > 0 else ""
+    speed_txt = f", {speed} Mbps, duplex {info['duplex']}" if speed > 0 else ""
     rate_txt = (f", rx {r['bytes_recv'] * 8 / 1e6:.3g} Mbit/s, tx {r['bytes_sent'] * 8 / 1e6:.3g} Mbit/s"
                 if "bytes_recv" in r and "bytes_sent" in r else "")
     bad = [(k, v) for k, v in sorted(ratio.items()) if v > 0]
@@ -232,8 +232,9 @@ def _result(cfg: Config, ctx: ProbeContext, name: str, info: dict[str, Any],
                  "hoặc kiểm tra cấu hình tốc độ cổng switch.", min=cfg.min_speed_mbps)
     elif crossed:
         hint = t("Many {what}: a bad cable, duplex mismatch or an overloaded port; check the cable and the switch "
-                 "port counters.", "Nhiều gói {what}: cáp hỏng, lệch chế độ duplex hoặc cổng quá tải; kiểm tra cáp "
-                 "và bộ đếm lỗi trên cổng switch.", what="/".join(crossed))
+                 "port counters.", "Nhiều gói {what_vi}: cáp hỏng, lệch chế độ duplex hoặc cổng quá tải; kiểm tra cáp "
+                 "và bộ đếm lỗi trên cổng switch.", what="/".join(crossed),
+                 what_vi="/".join({"errors": "lỗi", "drops": "bị bỏ"}.get(c, c) for c in crossed))
     return ctx.result(status, summary, target=name, reason=reason, hint=hint, samples=samples, details=details)
 
 

@@ -224,9 +224,13 @@ def _report(cfg: Config, ctx: ProbeContext, label: str, m: Measurement) -> Resul
                     max=ms["max"], jit=f"{ms['jitter']:.3f} ms" if "jitter" in ms else "n/a")
         hint = None if status == Status.OK else t(
             "Above the {what} limit: the link is congested or faulty; compare with the gateway's figures to "
-            "tell the LAN from the uplink.", "Vượt ngưỡng {what}: đường truyền bị nghẽn hoặc lỗi; so sánh với "
-            "số liệu tới gateway để phân biệt lỗi mạng LAN hay đường lên.", what="/".join(crossed))
+            "tell the LAN from the uplink.", "Vượt ngưỡng {what_vi}: đường truyền bị nghẽn hoặc lỗi; so sánh với "
+            "số liệu tới gateway để phân biệt lỗi mạng LAN hay đường lên.", what="/".join(crossed),
+            what_vi="/".join(_VI_MEASURE.get(c, c) for c in crossed))
     return ctx.result(status, summary, target=label, reason=reason, hint=hint, samples=samples, details=details)
+
+
+_VI_MEASURE = {"loss": "mất gói", "rtt": "độ trễ", "jitter": "độ biến thiên"}
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
