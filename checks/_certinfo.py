@@ -8,17 +8,14 @@ Names render as RFC 4514 strings with UTF-8 kept as is, so an issuer such as
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import ipaddress
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from dxagent.checks._x509 import Cert, Name, load_any
 from dxagent.limits import DaysLimit, defaults
 from dxagent.model import Status, Text, t
-
-if TYPE_CHECKING:
-    from cryptography import x509
 
 __all__ = [
     "DAY", "days_thresholds", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
@@ -28,23 +25,17 @@ __all__ = [
 DAY = 86400.0
 
 
-def name_str(name: x509.Name) -> str:
+def name_str(name: Name) -> str:
     """RFC 4514 form (most specific first), non-ASCII kept readable rather than escaped."""
-    try:
-        return name.rfc4514_string()
-    except ValueError:  # an attribute cryptography cannot render: fall back to the raw values
-        return ",".join(str(a.value) for a in name)
+    return name.rfc4514_string()
 
 
-def common_name(name: x509.Name) -> str:
+def common_name(name: Name) -> str:
     """The first CN, or "" (names without a CN are legal, e.g. some signing certificates)."""
-    from cryptography.x509.oid import NameOID
-
-    attrs = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return str(attrs[0].value) if attrs else ""
+    return name.common_name()
 
 
-def serial_hex(cert: x509.Certificate) -> str:
+def serial_hex(cert: Cert) -> str:
     """Serial number in upper-case hex, as shown by browsers and `openssl x509 -serial`."""
     return format(cert.serial_number, "X")
 
@@ -60,83 +51,39 @@ def days_left(not_after: float, now: float) -> float:
     return (not_after - now) / DAY
 
 
-def _timestamps(cert: x509.Certificate) -> tuple[float, float]:
-    return cert.not_valid_before_utc.timestamp(), cert.not_valid_after_utc.timestamp()
-
-
-def _key_facts(cert: x509.Certificate) -> tuple[str, int | None]:
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-
-    try:
-        key = cert.public_key()
-    except (ValueError, TypeError):  # unsupported algorithm: still report the rest
-        return "unknown", None
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA", key.key_size
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name}", key.key_size
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA", key.key_size
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519", 256
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448", 456
-    return type(key).__name__, None
-
-
-def _sans(cert: x509.Certificate) -> list[str]:
-    from cryptography import x509 as _x509
-
-    try:
-        ext = cert.extensions.get_extension_for_class(_x509.SubjectAlternativeName).value
-    except _x509.ExtensionNotFound:
-        return []
-    except ValueError:  # malformed extension: the rest of the facts are still useful
+def _sans(cert: Cert) -> list[str]:
+    if cert.san_malformed:  # the rest of the facts are still useful
         return ["<malformed>"]
-    out = [f"DNS:{n}" for n in ext.get_values_for_type(_x509.DNSName)]
-    out += [f"IP:{a}" for a in ext.get_values_for_type(_x509.IPAddress)]
-    out += [f"email:{e}" for e in ext.get_values_for_type(_x509.RFC822Name)]
-    return out
+    return [f"DNS:{n}" for n in cert.dns_names] + [f"IP:{a}" for a in cert.ip_addresses] + \
+        [f"email:{e}" for e in cert.emails]
 
 
-def _signature_algorithm(cert: x509.Certificate) -> str:
-    oid = cert.signature_algorithm_oid
-    return getattr(oid, "_name", None) or oid.dotted_string
+def facts(cert: Any, now: float) -> dict[str, Any]:
+    """Everything a technician asks about one certificate, JSON-compatible.
 
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    from cryptography import x509 as _x509
-
-    try:
-        return bool(cert.extensions.get_extension_for_class(_x509.BasicConstraints).value.ca)
-    except (_x509.ExtensionNotFound, ValueError):
-        return False
-
-
-def facts(cert: x509.Certificate, now: float) -> dict[str, Any]:
-    """Everything a technician asks about one certificate, JSON-compatible."""
-    from cryptography.hazmat.primitives import hashes
-
-    not_before, not_after = _timestamps(cert)
-    key_type, key_bits = _key_facts(cert)
+    `cert` is a `_x509.Cert`, DER bytes, an `_ssl.Certificate` or a cryptography certificate
+    (certfile loads PKCS#12/PKCS#7 with cryptography); the facts come from the DER either way, so
+    the tls kind never loads cryptography (memory, see checks/_x509.py).
+    """
+    c = load_any(cert)
     return {
-        "subject": name_str(cert.subject),
-        "subject_cn": common_name(cert.subject),
-        "issuer": name_str(cert.issuer),
-        "issuer_cn": common_name(cert.issuer),
-        "serial": serial_hex(cert),
-        "sans": _sans(cert),
-        "not_before": dt.datetime.fromtimestamp(not_before, dt.UTC).isoformat(),
-        "not_after": dt.datetime.fromtimestamp(not_after, dt.UTC).isoformat(),
-        "not_before_timestamp": not_before,
-        "not_after_timestamp": not_after,
-        "days_left": round(days_left(not_after, now), 3),
-        "key_type": key_type,
-        "key_bits": key_bits,
-        "signature_algorithm": _signature_algorithm(cert),
-        "self_issued": cert.subject == cert.issuer,
-        "ca": _is_ca(cert),
-        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
+        "subject": name_str(c.subject),
+        "subject_cn": common_name(c.subject),
+        "issuer": name_str(c.issuer),
+        "issuer_cn": common_name(c.issuer),
+        "serial": serial_hex(c),
+        "sans": _sans(c),
+        "not_before": c.not_valid_before_utc.isoformat(),
+        "not_after": c.not_valid_after_utc.isoformat(),
+        "not_before_timestamp": c.not_before,
+        "not_after_timestamp": c.not_after,
+        "days_left": round(days_left(c.not_after, now), 3),
+        "key_type": c.key_type,
+        "key_bits": c.key_bits,
+        "signature_algorithm": c.signature_algorithm,
+        "self_issued": c.subject == c.issuer,
+        "ca": c.ca,
+        "sha256": c.sha256(),
     }
 
 
@@ -165,27 +112,22 @@ def _dns_match(pattern: str, host: str) -> bool:
     return bool(head) and rest == pattern[2:] and rest.count(".") >= 1
 
 
-def hostname_matches(cert: x509.Certificate, host: str) -> bool:
+def hostname_matches(cert: Any, host: str) -> bool:
     """Does the certificate name `host` (DNS or IP SAN; CN only when there is no SAN, as OpenSSL does)?"""
-    from cryptography import x509 as _x509
-
+    c = load_any(cert)
     try:
         ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         ip = None
-    try:
-        san = cert.extensions.get_extension_for_class(_x509.SubjectAlternativeName).value
-    except (_x509.ExtensionNotFound, ValueError):
-        san = None
-    if san is not None:
+    if c.san_present and not c.san_malformed:
         if ip is not None:
-            return ip in san.get_values_for_type(_x509.IPAddress)
+            return any(ipaddress.ip_address(a) == ip for a in c.ip_addresses)
         try:
             ascii_host = host.encode("idna").decode("ascii")
         except UnicodeError:
             ascii_host = host
-        return any(_dns_match(n, ascii_host) for n in san.get_values_for_type(_x509.DNSName))
-    cn = common_name(cert.subject)
+        return any(_dns_match(n, ascii_host) for n in c.dns_names)
+    cn = common_name(c.subject)
     return ip is None and bool(cn) and _dns_match(cn, host)
 
 
@@ -228,16 +170,16 @@ ISSUE_TEXT: dict[str, Text] = {
 }
 
 
-def classify(
-    errors: Sequence[tuple[int, int, x509.Certificate | None]], chain: Sequence[x509.Certificate], host: str | None
-) -> list[VerifyIssue]:
-    """Turn OpenSSL verify errors `(depth, code, certificate)` plus our host-name check into named issues.
+def classify(errors: Sequence[tuple[int, int, Any]], chain: Sequence[Any], host: str | None) -> list[VerifyIssue]:
+    """Turn OpenSSL verify errors `(depth, code, certificate or None)` plus our host-name check into named issues.
 
     OpenSSL says "unable to get local issuer" both for a server that forgot its intermediate and
     for a CA this machine does not trust; the presented chain tells them apart: only the leaf sent
     (and not self-signed) means the server's chain is incomplete, a CA certificate sent whose issuer
-    is unknown means the issuer is not trusted here.
+    is unknown means the issuer is not trusted here. Certificates are anything `facts` takes.
     """
+    chain = [load_any(c) for c in chain]
+    errors = [(depth, code, None if cert is None else load_any(cert)) for depth, code, cert in errors]
     issues: list[VerifyIssue] = []
     seen: set[tuple[str, int]] = set()
 

@@ -276,10 +276,10 @@ def cert_not_after(ssl_object: ssl.SSLObject | None) -> float | None:
         return None
     if not der:
         return None
-    from cryptography import x509  # only for unverified (insecure_skip_verify) connections
+    from dxagent.checks._x509 import load_der  # unverified (insecure_skip_verify) connections only
 
     try:
-        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
+        return load_der(der).not_after
     except ValueError:
         return None
 

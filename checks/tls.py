@@ -2,16 +2,15 @@
 
 Unlike a verifying client (and blackbox_exporter), the facts and days left are reported even when
 the chain does not verify: an expired or misconfigured certificate is exactly when the technician
-needs to see its dates. One handshake does both: OpenSSL (pyOpenSSL, which exposes the presented
-chain that Python's ssl hides) verifies against the system store plus `ca_file` with a callback
-that records each error instead of aborting. The handshake runs over memory BIOs on asyncio
-streams, so STARTTLS (SMTP, IMAP, POP3) and the timeout work the same as for plain TLS.
+needs to see its dates. One handshake does both: OpenSSL verifies against the system store plus
+`ca_file`, and the chain the server presented is kept even when verification fails
+(checks/_tlsclient.py). The handshake runs over memory BIOs on asyncio streams, so STARTTLS
+(SMTP, IMAP, POP3) and the timeout work the same as for plain TLS.
 """
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import ipaddress
 import os
 import socket
@@ -23,6 +22,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from dxagent.checks import _certinfo as ci
+from dxagent.checks import _tlsclient
+from dxagent.checks._tlsclient import Handshake
 from dxagent.config import CheckConfig
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
@@ -102,17 +103,6 @@ class Config(CheckConfig):
         return self.server_name or self.host
 
 
-@dataclasses.dataclass
-class Handshake:
-    """What one handshake showed: presented chain, OpenSSL verify errors, version and cipher."""
-
-    chain: list[Any]  # x509.Certificate, leaf first
-    errors: list[tuple[int, int, Any]]  # (depth, OpenSSL X509_V_ERR code, x509.Certificate)
-    version: str
-    cipher: str
-    cipher_bits: int | None
-
-
 class StartTLSError(Exception):
     """The server did not accept the protocol upgrade; the message quotes its reply."""
 
@@ -142,85 +132,6 @@ def judge(
 
 
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
-_CONTEXTS: dict[tuple[str | None, float, float], Any] = {}
-
-
-def _context(ca_file: Path | None) -> Any:
-    """A client context that accepts any server (old versions too) and records verify errors.
-
-    Cached per ca_file and the mtimes of it and the system bundle: loading the store costs milliseconds.
-    """
-    from OpenSSL import SSL
-
-    system = ssl.get_default_verify_paths().cafile
-    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0,
-           os.stat(system).st_mtime if system and os.path.exists(system) else 0.0)
-    ctx = _CONTEXTS.get(key)
-    if ctx is not None:
-        return ctx
-    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_VERSION)
-    ctx.set_cipher_list(b"ALL:!aNULL:!eNULL:@SECLEVEL=0")
-    ctx.set_options(SSL.OP_LEGACY_SERVER_CONNECT | SSL.OP_NO_COMPRESSION)
-    ctx.set_default_verify_paths()
-    if ca_file is not None:
-        ctx.load_verify_locations(str(ca_file))
-
-    def record(conn: Any, cert: Any, errno: int, depth: int, _ok: int) -> bool:
-        if errno:
-            conn.get_app_data().append((depth, errno, cert.to_cryptography()))
-        return True  # keep going: the chain is wanted even when it does not verify
-
-    ctx.set_verify(SSL.VERIFY_PEER, record)
-    if len(_CONTEXTS) >= 16:  # stale entries (an updated ca_file or system store) go first
-        _CONTEXTS.pop(next(iter(_CONTEXTS)))
-    _CONTEXTS[key] = ctx
-    return ctx
-
-
-async def _handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sni: str | None,
-                     sslctx: Any) -> Handshake:
-    """Run a TLS client handshake over the streams through pyOpenSSL memory BIOs."""
-    from OpenSSL import SSL
-
-    conn = SSL.Connection(sslctx, None)
-    errors: list[tuple[int, int, Any]] = []
-    conn.set_app_data(errors)
-    conn.set_connect_state()
-    if sni:
-        conn.set_tlsext_host_name(sni.encode("idna"))
-
-    async def flush() -> None:
-        while True:
-            try:
-                data = conn.bio_read(65536)
-            except SSL.WantReadError:
-                break
-            writer.write(data)
-        await writer.drain()
-
-    while True:
-        try:
-            conn.do_handshake()
-            break
-        except SSL.WantReadError:
-            await flush()
-            data = await reader.read(65536)
-            if not data:
-                raise ConnectionResetError("server closed the connection during the TLS handshake") from None
-            conn.bio_write(data)
-    await flush()
-    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
-    if not chain:
-        leaf = conn.get_peer_certificate(as_cryptography=True)
-        chain = [leaf] if leaf is not None else []
-    try:  # a polite close_notify; the server's answer is not awaited
-        conn.shutdown()
-        await flush()
-    except (SSL.Error, OSError):
-        pass
-    return Handshake(list(chain), errors, conn.get_protocol_version_name(), conn.get_cipher_name() or "",
-                     conn.get_cipher_bits())
 
 
 async def _line(reader: asyncio.StreamReader) -> str:
@@ -282,18 +193,16 @@ async def _starttls(proto: str, reader: asyncio.StreamReader, writer: asyncio.St
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     """Resolve, connect, upgrade if asked, handshake; every expected failure is a result with its phase."""
-    from OpenSSL import SSL
-
     target = cfg.target_label()
     loop = asyncio.get_running_loop()
     phase = "dns"
     details: dict[str, Any] = {"starttls": cfg.starttls}
     try:
-        sslctx = _context(cfg.ca_file)
-    except (OSError, SSL.Error) as exc:
+        sslctx = _tlsclient.context(cfg.ca_file)
+    except OSError as exc:  # ssl.SSLError included
         return _fail(ctx, target, Reason.CONFIG, "config", details,
                      t("cannot use ca_file {path}: {err}", "không dùng được ca_file {path}: {err}",
-                       path=cfg.ca_file, err=_ssl_err(exc) if isinstance(exc, SSL.Error) else _err(exc)),
+                       path=cfg.ca_file, err=_ssl_err(exc) if isinstance(exc, ssl.SSLError) else _err(exc)),
                      t("Give a readable PEM file of CA certificates in `ca_file`.",
                        "Khai báo trong `ca_file` một tệp PEM chứa chứng chỉ CA và có quyền đọc."))
     try:
@@ -309,7 +218,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                     details["banner"] = (await _starttls(cfg.starttls, reader, writer))[:200]
                 phase = "tls"
                 t0 = time.monotonic()
-                hs = await _handshake(reader, writer, _sni(cfg), sslctx)
+                hs = await _tlsclient.handshake(reader, writer, _sni(cfg), sslctx)
                 handshake_s = time.monotonic() - t0
             finally:
                 writer.close()
@@ -327,7 +236,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                      t("STARTTLS ({proto}) failed: {err}", "STARTTLS ({proto}) thất bại: {err}", proto=cfg.starttls, err=exc),
                      t("Check that the port speaks {proto} and offers STARTTLS.",
                        "Kiểm tra cổng có đúng giao thức {proto} và hỗ trợ STARTTLS.", proto=cfg.starttls.upper()))
-    except SSL.Error as exc:
+    except ssl.SSLError as exc:
         return _fail(ctx, target, Reason.TLS, phase, details,
                      t("TLS handshake failed: {err}", "bắt tay TLS thất bại: {err}", err=_ssl_err(exc)),
                      t("The port may not speak TLS (try `starttls`), or the server rejects every version and cipher.",
@@ -406,8 +315,6 @@ def _err(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _ssl_err(exc: Exception) -> str:
-    """OpenSSL's error queue as "reason; reason" (pyOpenSSL gives [(lib, func, reason), …])."""
-    parts = [p[2] for p in exc.args[0] if isinstance(p, tuple) and len(p) == 3] if exc.args and isinstance(exc.args[0], list) else []
-    return "; ".join(str(p) for p in parts if p) or str(exc) or type(exc).__name__
+def _ssl_err(exc: BaseException) -> str:
+    return _tlsclient.ssl_error_text(exc)
 

@@ -324,6 +324,89 @@ async def test_dns_failure_is_reported_as_dns(monkeypatch: pytest.MonkeyPatch) -
     assert r.target == "dichvucong.gov.vn:443"
 
 
+async def test_failed_verification_still_reports_version_and_every_date_problem(pki: TestPKI, tmp_path: Path) -> None:
+    """OpenSSL stops at the first verify error; the version comes from the ServerHello, dates from the chain."""
+    other = TestPKI(tmp_path / "other", name="Cục Chứng thực số")
+
+    def tls12(ctx: ssl.SSLContext) -> None:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+
+    with serve_https(other.leaf(days_left=-2, filename="old"), context_hook=tls12) as srv:
+        r = await probe(srv.port, pki.root_pem)
+    assert (r.status, r.reason) == (Status.CRIT, Reason.TLS)
+    assert r.details["tls_version"] == "TLSv1.2" and r.details["cipher"] and r.details["cipher_bits"]
+    assert [(i["issue"], i["depth"]) for i in r.details["verify_issues"]] == [("expired", 0), ("unknown_issuer", 1)]
+    assert sample(r, "tls_handshake_success") == 1 and sample(r, "tls_verified") == 0
+
+
+def test_server_hello_parsing() -> None:
+    from dxagent.checks._tlsclient import server_hello
+
+    def hello(version: bytes, ext: bytes = b"", split: int | None = None) -> bytes:
+        body = version + bytes(32) + b"\x20" + bytes(32) + b"\x13\x01" + b"\x00"
+        body += len(ext).to_bytes(2, "big") + ext if ext else b""
+        msg = b"\x02" + len(body).to_bytes(3, "big") + body
+        if split is None:
+            return b"\x16\x03\x03" + len(msg).to_bytes(2, "big") + msg
+        a, b = msg[:split], msg[split:]
+        return (b"\x16\x03\x03" + len(a).to_bytes(2, "big") + a + b"\x16\x03\x03" + len(b).to_bytes(2, "big") + b)
+
+    supported_13 = b"\x00\x2b\x00\x02\x03\x04"
+    assert server_hello(hello(b"\x03\x03", b"\xff\x01\x00\x01\x00" + supported_13)) == ("TLSv1.3", 0x1301)
+    assert server_hello(hello(b"\x03\x03", supported_13, split=20)) == ("TLSv1.3", 0x1301)  # over two records
+    assert server_hello(hello(b"\x03\x03")) == ("TLSv1.2", 0x1301)
+    assert server_hello(hello(b"\x03\x01")) == ("TLSv1", 0x1301)
+    assert server_hello(hello(b"\x7f\x7f")) is None
+    assert server_hello(b"\x15\x03\x03\x00\x02\x02\x28") is None  # an alert, no ServerHello
+    assert server_hello(b"") is None
+    assert server_hello(hello(b"\x03\x03")[:30]) is None
+
+
+def test_verify_error_placement(pki: TestPKI) -> None:
+    from dxagent.checks._tlsclient import place_error
+    from dxagent.checks._x509 import load_any
+
+    leaf = load_any(pki.leaf(filename="pl").certificate)
+    inter, root = load_any(pki.intermediate), load_any(pki.root)
+    old = load_any(pki.leaf(days_left=-1, filename="pl-old").certificate)
+    now = time.time()
+    assert place_error(20, [leaf], [leaf], now) == [(0, 20, leaf)]
+    assert place_error(20, [leaf, inter], [leaf, inter], now) == [(1, 20, inter)]
+    assert place_error(19, [leaf, inter, root], [leaf, inter, root], now) == [(2, 19, root)]
+    assert place_error(10, [old, inter, root], [old, inter], now) == [(0, 10, old)]
+    assert place_error(20, [old, inter], [old, inter], now) == [(0, 10, old), (1, 20, inter)]
+    assert place_error(26, [leaf, inter, root], [leaf, inter], now) == [(0, 26, None)]
+    assert place_error(10, [leaf, inter, root], [leaf, inter], now + 400 * 86400)[0][:2] == (0, 10)
+
+
+async def test_unusable_ca_file_is_a_config_result(pki: TestPKI, tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
+    with serve_https(pki.leaf(filename="badca")) as srv:
+        r = await probe(srv.port, bad)
+    assert (r.status, r.reason, r.details["phase"]) == (Status.CRIT, Reason.CONFIG, "config")
+    assert "ca_file" in r.summary.en and "[SSL" not in r.summary.en and "_ssl.c" not in r.summary.en
+
+
+def test_tls_probe_loads_neither_cryptography_nor_pyopenssl(pki: TestPKI) -> None:
+    """The daemon's memory goal: a tls check reads certificates without cryptography (checks/_x509.py)."""
+    import subprocess
+    import sys
+
+    leaf = pki.leaf(filename="mods")
+    with serve_https(leaf) as srv:
+        code = (
+            "import asyncio, sys\n"
+            "from dxagent.checks import tls\nfrom dxagent.probe import ProbeContext\n"
+            f"cfg = tls.Config(id='t', host='127.0.0.1', port={srv.port}, server_name='localhost', ca_file={str(pki.root_pem)!r})\n"
+            "r = asyncio.run(tls.probe(cfg, ProbeContext('t', 'tls', timeout=5)))\n"
+            "print(r.status.name, r.details['subject'])\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'cryptography', 'OpenSSL'}))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["OK CN=localhost,C=VN", "[]"]
+
+
 # ----------------------------------------------------------------------------- STARTTLS
 
 
