@@ -93,3 +93,7 @@ def setup(level: str = "info", fmt: str = "text", stream: TextIO | None = None) 
     third_party = "WARNING" if level != "debug" else "INFO"
     for name in ("apscheduler", "asyncio"):
         logging.getLogger(name).setLevel(third_party)
+    # httpx/httpcore log every request's full URL (query strings carry tokens) at INFO/DEBUG:
+    # never below WARNING, whatever the agent's level, so secrets cannot reach the journal.
+    for name in ("httpx", "httpcore", "hpack", "pysnmp"):
+        logging.getLogger(name).setLevel("WARNING")
