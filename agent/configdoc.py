@@ -69,7 +69,7 @@ def _default(field: FieldInfo, name_type: str) -> str:
         flat = value.model_dump(mode="json", exclude_none=True)
         if any(isinstance(v, dict) for v in flat.values()):
             return "see below"
-        return "`{" + ", ".join(f"{k}: {v}" for k, v in flat.items()) + "}`"
+        return "`{" + ", ".join(f"{k}: {str(v).lower() if isinstance(v, bool) else v}" for k, v in flat.items()) + "}`"
     if value is None:
         return "—"
     if name_type == "duration" and isinstance(value, (int, float)):

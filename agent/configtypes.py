@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 
@@ -154,3 +154,9 @@ class Secret:
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
         return {"type": "object", "description": "secret reference: {env: NAME} or {file: PATH}"}
+
+
+class Model(BaseModel):
+    """Base for all config models: unknown keys are errors, values cannot change after load."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)

@@ -197,3 +197,12 @@ def test_unexpected_validator_failure_is_a_problem_not_a_traceback(fake_kinds: N
         load_text("checks:\n  - id: x\n    kind: fake\n    mode: ok\n    explode_in_validator: true\n")
     (problem,) = info.value.problems
     assert problem.line == 2 and "cannot validate this fake check: RuntimeError" in problem.message
+
+
+def test_readiness_profile_is_checked_at_load(tmp_path: Path) -> None:
+    assert load_text("readiness: {profile: plan02}\n").readiness.profile == "plan02"
+    with pytest.raises(ConfigError) as info:
+        load_text(f"readiness:\n  profile: {tmp_path / 'nope.yml'}\n")
+    (problem,) = info.value.problems
+    assert problem.line == 2 and problem.field == "readiness" and "is not usable" in problem.message
+    assert not load_text(f"readiness: {{enabled: false, profile: {tmp_path / 'nope.yml'}}}\n").readiness.enabled
