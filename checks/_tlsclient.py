@@ -27,14 +27,16 @@ from pathlib import Path
 
 from dxagent.checks._x509 import Cert, load_any
 
-__all__ = ["Handshake", "context", "handshake", "server_hello", "place_error", "ssl_error_text"]
+__all__ = ["Handshake", "context", "handshake", "server_hello", "place_error", "ssl_error_text", "system_trust",
+           "trust_stamp"]
 
 # OpenSSL X509_V_ERR_* codes placed on the chain (include/openssl/x509_vfy.h).
 _NOT_YET_VALID, _EXPIRED, _SELF_SIGNED_LEAF, _SELF_SIGNED_IN_CHAIN = 9, 10, 18, 19
 _AT_CHAIN_END = {2, 19, 20, 21}  # the issuer of the last certificate OpenSSL could place is missing
 _VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
 _HELLO_BYTES = 16384  # the ServerHello is in the first record(s); keep no more than this of the server's bytes
-_CONTEXTS: dict[tuple[str | None, float, float], ssl.SSLContext] = {}
+_CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], ssl.SSLContext] = {}
+_HASHED = re.compile(r"^[0-9a-f]{8}\.\d+$")
 
 
 @dataclasses.dataclass
@@ -48,15 +50,43 @@ class Handshake:
     cipher_bits: int | None
 
 
+def system_trust() -> dict[str, str]:
+    """`capath=` for the system trust store when it can be read lazily; {} means load_default_certs().
+
+    load_default_certs() parses the whole bundle (about 140 roots, 0.8 MiB per context) although a
+    verification needs one or two of them. Debian's /etc/ssl/certs also holds the roots under their
+    subject hashes (update-ca-certificates keeps both), where OpenSSL looks up only the roots a chain
+    names, on demand. Without such a folder, or with SSL_CERT_FILE naming another bundle than the
+    system's, the bundle is loaded as before.
+    """
+    paths = ssl.get_default_verify_paths()
+    capath = paths.capath
+    bundle = os.environ.get(paths.openssl_cafile_env)
+    if not capath or (bundle and os.path.realpath(bundle) != os.path.realpath(paths.openssl_cafile)):
+        return {}
+    try:
+        with os.scandir(capath) as entries:
+            if any(_HASHED.match(e.name) for e in entries):
+                return {"capath": capath}
+    except OSError:
+        pass
+    return {}
+
+
+def trust_stamp() -> tuple[float, float]:
+    """Modification times of the system bundle and hashed folder: a cached context is rebuilt when they change."""
+    paths = ssl.get_default_verify_paths()
+    return tuple(os.stat(p).st_mtime if p and os.path.exists(p) else 0.0  # type: ignore[return-value]
+                 for p in (paths.cafile, paths.capath))
+
+
 def context(ca_file: Path | None) -> ssl.SSLContext:
     """A verifying client context that still talks to old servers (TLS 1.0, any cipher, legacy renegotiation).
 
-    Cached per ca_file and the mtimes of it and the system bundle: loading the store costs
-    milliseconds and about a megabyte, so every tls check with the same trust shares one.
+    Cached per ca_file and the mtimes of it and the system store, so every tls check with the same
+    trust shares one; the system roots are read lazily where possible (`system_trust`).
     """
-    system = ssl.get_default_verify_paths().cafile
-    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0,
-           os.stat(system).st_mtime if system and os.path.exists(system) else 0.0)
+    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0, trust_stamp())
     ctx = _CONTEXTS.get(key)
     if ctx is not None:
         return ctx
@@ -68,7 +98,11 @@ def context(ca_file: Path | None) -> ssl.SSLContext:
         ctx.minimum_version = ssl.TLSVersion.TLSv1
     ctx.set_ciphers("ALL:!aNULL:!eNULL:@SECLEVEL=0")
     ctx.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)  # named in Python 3.12+
-    ctx.load_default_certs()
+    trust = system_trust()
+    if trust:
+        ctx.load_verify_locations(**trust)
+    else:
+        ctx.load_default_certs()
     if ca_file is not None:
         ctx.load_verify_locations(str(ca_file))
     if len(_CONTEXTS) >= 16:  # stale entries (an updated ca_file or system store) go first

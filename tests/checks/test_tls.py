@@ -407,6 +407,35 @@ def test_tls_probe_loads_neither_cryptography_nor_pyopenssl(pki: TestPKI) -> Non
     assert out.stdout.splitlines() == ["OK CN=localhost,C=VN", "[]"]
 
 
+async def test_system_roots_are_read_lazily_from_the_hashed_folder(pki: TestPKI, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root found by subject hash in the system folder is trusted, and no other root is parsed (memory)."""
+    import shutil
+    import subprocess
+
+    from dxagent.checks import _tlsclient
+
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to name a root by its subject hash")
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    digest = subprocess.run(["openssl", "x509", "-hash", "-noout", "-in", str(pki.root_pem)], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    shutil.copy(pki.root_pem, folder / f"{digest}.0")
+    monkeypatch.setenv("SSL_CERT_DIR", str(folder))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    assert _tlsclient.system_trust() == {"capath": str(folder)}
+    with serve_https(pki.leaf(filename="lazy")) as srv:
+        r = await probe(srv.port, None)
+    assert r.status == Status.OK and sample(r, "tls_verified") == 1, r.summary
+    ctx = _tlsclient.context(None)
+    assert ctx.cert_store_stats()["x509_ca"] == 1  # the one root the chain needed, not the whole store
+    monkeypatch.setenv("SSL_CERT_FILE", ssl.get_default_verify_paths().openssl_cafile)  # the system's own bundle
+    assert _tlsclient.system_trust() == {"capath": str(folder)}
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki.root_pem))  # another bundle is honoured as before
+    assert _tlsclient.system_trust() == {}
+
+
 # ----------------------------------------------------------------------------- STARTTLS
 
 
