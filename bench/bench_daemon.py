@@ -8,6 +8,10 @@ For the default-like config (the built-in default's kinds, targets moved to loop
 node_exporter and for blackbox_exporter driven with the same probes at the same intervals.
 Pure render time at 500 and 2,000 series is measured in-process. All traffic stays on 127.0.0.1.
 
+`--breakdown` says where the default-like daemon's RSS goes instead: its memory mappings (shared
+libraries vs the Python heap) and, replayed in a fresh interpreter in the daemon's own import
+order, the RSS each package's modules add.
+
 Goals (issue): RSS ≤ node_exporter + blackbox_exporter (~37 MiB here; 45 MiB hard ceiling);
 CPU ≤ 0.5 % of one core; /metrics no slower than node_exporter's at the same series count
 (~7 ms at 500), ≤ 10 ms at 2,000 series.
@@ -20,6 +24,7 @@ import contextlib
 import os
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -231,6 +236,67 @@ def run_anchors(duration: float, warmup: float, tmp: Path, https: int, dns_port:
     return result
 
 
+def breakdown(config: str, tmp: Path, settle: float) -> None:
+    """Mappings of the running daemon, then the import cost per package (see the module docstring)."""
+    path = tmp / "breakdown.yml"
+    path.write_text(config)
+    port = free_port()
+    proc = Proc([sys.executable, "-X", "importtime", "-m", "dxagent", "run", "-c", str(path), "--listen",
+                 f"127.0.0.1:{port}", "--log-level", "warning"])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=20, ok=(200, 503))
+        time.sleep(settle)
+        get(f"http://127.0.0.1:{port}/metrics")
+        total = rss_mib(proc.proc.pid)
+        maps: dict[str, int] = {}
+        name = "[anon]"
+        for line in Path(f"/proc/{proc.proc.pid}/smaps").read_text().splitlines():
+            head = line.split()
+            if head and not head[0].endswith(":"):
+                name = head[5] if len(head) > 5 else "[anon]"
+            elif head and head[0] == "Rss:":
+                maps[name] = maps.get(name, 0) + int(head[1])
+    finally:
+        proc.stop()
+    print(f"dxagent default-like: RSS {total:.1f} MiB after {settle:.0f} s; largest mappings:")
+    for name, kib in sorted(maps.items(), key=lambda kv: -kv[1])[:10]:
+        print(f"  {kib / 1024:6.1f} MiB  {name}")
+    log = tmp / "importtime.txt"
+    log.write_text("\n".join(line for line in proc.log() if line.startswith("import time:")))
+    print("RSS added by each package's imports (fresh interpreter, the daemon's import order):")
+    subprocess.run([sys.executable, "-c", REPLAY, str(log)], check=True)
+
+
+# Run with `python -c` so that the replaying interpreter has imported nothing of its own (this file
+# imports cryptography through tests.pki). Each logged module is imported after its children, so
+# the RSS step it causes is its own body's cost; steps are charged to its package.
+REPLAY = """
+import contextlib, importlib, sys
+def rss():
+    for line in open('/proc/self/status'):
+        if line.startswith('VmRSS:'):
+            return int(line.split()[1]) / 1024
+lines = open(sys.argv[1]).read().splitlines()[1:]
+names = [line.split('|')[2].strip() for line in lines if line.count('|') == 2]
+start = before = rss()
+cost = {}
+for name in names:
+    if name in sys.modules:
+        continue
+    with contextlib.suppress(Exception):
+        importlib.import_module(name)
+    parts = name.split('.')
+    package = '.'.join(parts[:2]) if parts[0] == 'dxagent' else parts[0]
+    now = rss()
+    cost[package] = cost.get(package, 0.0) + now - before
+    before = now
+for package, mib in sorted(cost.items(), key=lambda kv: -kv[1]):
+    if mib >= 0.25:
+        print(f'  {mib:6.1f} MiB  {package}')
+print(f'  {before - start:6.1f} MiB  all {len(names)} modules (interpreter alone: {start:.1f} MiB)')
+"""
+
+
 def render_figures() -> list[tuple[int, float]]:
     from dxagent.checks.tcp import Config
     from dxagent.exporters.prometheus import Exporter, ScrapeView
@@ -265,7 +331,15 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=120.0, help="measurement window per process group (s)")
     ap.add_argument("--warmup", type=float, default=20.0, help="seconds before measuring")
     ap.add_argument("--skip-default", action="store_true")
+    ap.add_argument("--breakdown", action="store_true", help="where the default-like daemon's RSS goes")
     args = ap.parse_args()
+    if args.breakdown:
+        with tempfile.TemporaryDirectory() as d, dns_responder() as dns_port:
+            tmp = Path(d)
+            leaf = TestPKI(tmp / "pki").leaf(hosts=("127.0.0.1", "localhost"))
+            with serve_https(leaf) as https:
+                breakdown(default_like(tmp / "s1", https.port, dns_port), tmp, args.warmup)
+        return
     print("in-process /metrics render (median, text and OpenMetrics alternating):")
     for series, ms in render_figures():
         print(f"  {series:5d} series: {ms:6.2f} ms")
