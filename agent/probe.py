@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import dataclasses
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping, MutableMapping
@@ -24,30 +25,59 @@ T = TypeVar("T")
 
 
 class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
-    """An executor whose work runs on daemon threads, at most `max_workers` at once.
+    """A pool of daemon worker threads, at most `max_workers`, reused between calls.
 
     Threads are never joined at interpreter exit, so a hung resolver call cannot hang
-    `dxagent check`; the bound keeps a flood of hung calls from exhausting threads.
+    `dxagent check`; the bound keeps a flood of hung calls from exhausting threads. Workers are
+    kept for `idle_seconds` after their last job: a thread per call cost the daemon about 15 % of
+    its CPU at 200 checks (bench/bench_daemon.py).
     """
 
-    def __init__(self, max_workers: int = 32) -> None:
+    def __init__(self, max_workers: int = 32, idle_seconds: float = 60.0) -> None:
         super().__init__(max_workers=1)  # base state only; submit() below never uses its workers
-        self._slots = threading.BoundedSemaphore(max_workers)
+        self._jobs: queue.SimpleQueue[tuple[concurrent.futures.Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._max = max_workers
+        self._idle_seconds = idle_seconds
+        self._threads = 0
+        self._idle = 0
+
+    @property
+    def threads(self) -> int:
+        """Worker threads alive now (for tests and the bench)."""
+        return self._threads
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future[T]:
         future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        with self._lock:
+            self._jobs.put((future, fn, args, kwargs))
+            if self._jobs.qsize() > self._idle and self._threads < self._max:
+                self._threads += 1
+                self._idle += 1
+                threading.Thread(target=self._work, daemon=True, name="dxagent-blocking").start()
+        return future
 
-        def work() -> None:
-            with self._slots:
-                if not future.set_running_or_notify_cancel():
-                    return
+    def _work(self) -> None:
+        while True:
+            try:
+                future, fn, args, kwargs = self._jobs.get(timeout=self._idle_seconds)
+            except queue.Empty:
+                with self._lock:
+                    if self._jobs.empty():  # decided under the lock: a job put meanwhile sees one fewer idle
+                        self._idle -= 1
+                        self._threads -= 1
+                        return
+                continue
+            with self._lock:
+                self._idle -= 1
+            if future.set_running_or_notify_cancel():
                 try:
                     future.set_result(fn(*args, **kwargs))
                 except BaseException as exc:  # handed to the awaiting side
                     future.set_exception(exc)
-
-        threading.Thread(target=work, daemon=True, name="dxagent-blocking").start()
-        return future
+            del future, fn, args, kwargs
+            with self._lock:
+                self._idle += 1
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Nothing to join: threads are daemons."""

@@ -7,10 +7,11 @@ protocol is not needed. STARTTLS and certificates belong to the `tls` kind.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import socket
 import time
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -64,12 +65,24 @@ def judge(cfg: Config, connect_s: float) -> tuple[Status, Reason | None]:
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
+def _literal(cfg: Config) -> list[tuple[Any, ...]] | None:
+    """An IP literal needs no resolver: skipping the executor round-trip saves the daemon real CPU."""
+    try:
+        ip = ipaddress.ip_address(cfg.host)
+    except ValueError:
+        return None
+    family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+    if _FAMILY[cfg.ip_family] not in (socket.AF_UNSPEC, family):
+        return None  # let getaddrinfo report the family mismatch as it always did
+    return [(family, socket.SOCK_STREAM, 0, "", (str(ip), cfg.port))]
+
+
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     target = cfg.target_label()
     loop = asyncio.get_running_loop()
     t0 = time.monotonic()
     try:
-        infos = await asyncio.wait_for(
+        infos = _literal(cfg) or await asyncio.wait_for(
             loop.getaddrinfo(cfg.host, cfg.port, family=_FAMILY[cfg.ip_family], type=socket.SOCK_STREAM),
             ctx.timeout,
         )

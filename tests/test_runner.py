@@ -104,3 +104,23 @@ async def test_runner_inside_running_loop() -> None:
     results = await Runner().run_all(checks_of(fake("a", "ok")))
     assert results[0].status == Status.OK
     await asyncio.sleep(0)
+
+
+def test_blocking_pool_reuses_threads_and_bounds_them() -> None:
+    import concurrent.futures
+    import threading
+
+    from dxagent.probe import DaemonExecutor
+
+    pool = DaemonExecutor(max_workers=3, idle_seconds=0.2)
+    names = {pool.submit(lambda: threading.get_ident()).result(timeout=5) for _ in range(50)}
+    assert len(names) == 1  # sequential calls reuse one worker
+    gate = threading.Event()
+    futures = [pool.submit(gate.wait, 5) for _ in range(6)]
+    time.sleep(0.2)
+    assert pool.threads == 3  # bounded: the other three wait for a free worker
+    gate.set()
+    assert all(f.result(timeout=5) for f in concurrent.futures.as_completed(futures, timeout=5))
+    time.sleep(0.6)
+    assert pool.threads == 0  # idle workers leave
+    assert pool.submit(lambda: 42).result(timeout=5) == 42
