@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import signal
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 from dxagent import __version__
 from dxagent.alerts import notifier as notify
-from dxagent.config import DEFAULT_PATH, Config, ConfigError, load, load_default
+from dxagent.config import Config, ConfigError, resolve
 from dxagent.exporters import prometheus as prom
 from dxagent.latest import Latest
 from dxagent.model import Result, Sample, Status
@@ -50,15 +49,8 @@ def snapshot_path(cfg: Config) -> Path:
 
 
 def load_config(path: Path | None) -> Config:
-    """--config, else $DXAGENT_CONFIG, else /etc/dxagent/dxagent.yml if present, else the built-in default."""
-    if path is not None:
-        return load(path)
-    env = os.environ.get("DXAGENT_CONFIG")
-    if env:
-        return load(env)
-    if DEFAULT_PATH.exists():
-        return load(DEFAULT_PATH)
-    return load_default()
+    """The same lookup as `dxagent check` (`dxagent.config.resolve`); raises ConfigError."""
+    return resolve(path)
 
 
 def _log_problems(exc: ConfigError, what: str) -> None:
@@ -80,6 +72,7 @@ class Daemon:
         self.exporter = prom.Exporter()
         self.history: Any = None
         self.notifier: notify.Notifier | None = None
+        self.readiness: tuple[Any, ...] = ()  # the latest readiness Results (metrics only)
         self.runner = Runner(site=cfg.site, concurrency=cfg.concurrency)
         self.scheduler: Scheduler | None = None
         self.server: HTTPServer | None = None
@@ -121,7 +114,13 @@ class Daemon:
             "dxagent_config_last_reload_successful": [Sample("x", 1.0 if self.reload_ok else 0.0)],
             "dxagent_config_last_reload_success_timestamp_seconds": [Sample("x", round(self.reload_ts, 3))],
         }
-        return prom.ScrapeView(self.latest.snapshot(), checks, self.cfg.site, self.cfg.labels, self.generation, agent)
+        results = self.latest.snapshot()
+        if self.readiness:
+            from dxagent.readiness_job import CHECK_ID, pseudo_check
+
+            checks = {**checks, CHECK_ID: pseudo_check(self.cfg)}
+            results = results + self.readiness
+        return prom.ScrapeView(results, checks, self.cfg.site, self.cfg.labels, self.generation, agent)
 
     @property
     def lang(self) -> str:
@@ -224,6 +223,20 @@ class Daemon:
             sch.every("push", cfg.push.interval, self._push_job, first=min(cfg.push.interval, 3))
         else:
             sch.cancel("push")
+        if cfg.readiness.enabled and self.history is not None:
+            sch.every("readiness", cfg.readiness.interval, self._readiness_job, first=min(cfg.readiness.interval, 5))
+        else:
+            sch.cancel("readiness")
+            self.readiness = ()
+
+    async def _readiness_job(self) -> None:
+        """Readiness Results live beside Latest, not in it: they are metrics, not check results for
+        /api/results and the snapshot (reports recompute readiness from the history)."""
+        from dxagent import readiness_job
+
+        results = await readiness_job.evaluate(self.cfg, self.history)
+        if results:
+            self.readiness = tuple(results)
 
     # --- checks ------------------------------------------------------------------------------------
 
@@ -366,6 +379,7 @@ class Daemon:
             "/healthz": Route(self._healthz),
             "/api/results": Route(self._results),
             "/api/inventory": Route(self._inventory),
+            "/api/inventory/report": Route(self._self_report, methods=("POST", "PUT"), own_auth=True),
             "/-/reload": Route(self._reload_http, methods=("POST", "PUT"), loopback_only=True),
             "/": Route(self._index),
         }
@@ -413,6 +427,25 @@ class Daemon:
                "devices": [{"key": d.key, "first_seen": d.first_seen, "last_seen": d.last_seen, "facts": dict(d.facts)}
                            for d in devices]}
         return Response(200, json.dumps(doc, ensure_ascii=False, default=str).encode(), JSON)
+
+    async def _self_report(self, req: Request) -> Response:
+        """A workstation's `dxagent inventory --push`: site token, size and schema checked, saved for discovery."""
+        from dxagent import selfreport
+
+        where = selfreport.receiver(self.cfg.checks)
+        if where is None:
+            return Response(404, b"self-reports are not configured (discovery self_reports.folder and token)\n")
+        folder, token, max_bytes = where
+        try:
+            report = selfreport.accept_report(req.body, req.headers.get("authorization"), token, max_bytes)
+            saved = await run_blocking(selfreport.save_report, report, folder)
+        except selfreport.ReportRejected as exc:
+            return Response(exc.status, exc.message.encode() + b"\n")
+        except OSError as exc:
+            log.error("cannot save a self-report in %s: %s", folder, exc.strerror or exc)
+            return Response(500, b"cannot save the report\n")
+        log.info("self-report from %s saved as %s", req.peer, saved.name)
+        return Response(202, json.dumps({"saved": saved.name}).encode() + b"\n", JSON)
 
     async def _reload_http(self, req: Request) -> Response:
         ok, problems = await self.reload("HTTP /-/reload")

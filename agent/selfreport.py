@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from dxagent.configtypes import Secret
 
 __all__ = ["SCHEMA", "MAX_BYTES", "SelfReport", "ReportRejected", "accept_report", "parse_report", "build_report",
-           "save_report", "read_folder", "FolderReport", "push"]
+           "save_report", "read_folder", "FolderReport", "push", "receiver"]
 
 SCHEMA = "dxagent.inventory/1"
 MAX_BYTES = 256 * 1024
@@ -256,3 +256,14 @@ def push(url: str, report: dict[str, Any], token: Secret, timeout: float = 10.0)
     reply = httpx.post(url, content=body, timeout=timeout, headers={
         "Authorization": f"Bearer {token.reveal()}", "Content-Type": "application/json"})
     return reply.status_code, reply.text[:200]
+
+
+def receiver(checks: Any) -> tuple[Path, Secret, int] | None:
+    """Folder, token and size limit of the daemon's self-report endpoint: those of the first enabled
+    `discovery` check with both `self_reports.folder` and `self_reports.token`, else None (the
+    endpoint then answers 404: a site that reads reports from a share needs no endpoint)."""
+    for c in checks:
+        sr = getattr(c, "self_reports", None) if c.kind == "discovery" and c.enabled else None
+        if sr is not None and sr.folder is not None and sr.token is not None:
+            return sr.folder, sr.token, int(sr.max_bytes)
+    return None

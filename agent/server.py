@@ -31,7 +31,7 @@ __all__ = ["Request", "Response", "Route", "HTTPServer", "parse_listen", "is_loo
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
-MAX_BODY_BYTES = 64 * 1024
+MAX_BODY_BYTES = 256 * 1024  # the largest default workstation self-report
 HEADER_TIMEOUT = 10.0
 IDLE_TIMEOUT = 90.0
 MAX_CONNECTIONS = 64
@@ -71,6 +71,7 @@ class Route:
     handler: Handler
     methods: tuple[str, ...] = ("GET", "HEAD")
     loopback_only: bool = False
+    own_auth: bool = False  # the handler checks its own credential (workstation self-reports: a site token)
 
 
 def parse_listen(listen: str) -> tuple[str | None, int]:
@@ -223,7 +224,7 @@ class HTTPServer:
             return Response(405, b"method not allowed\n", headers={"Allow": ", ".join(route.methods)})
         if not self._client_san_ok(writer):
             return _text(403, "client certificate not allowed")
-        if self.auth.enabled and not route.loopback_only:
+        if self.auth.enabled and not route.loopback_only and not route.own_auth:
             user = await self._authenticate(request)
             if user is None:
                 return Response(401, b"unauthorized\n", headers={"WWW-Authenticate": 'Basic realm="dxagent"'})

@@ -157,11 +157,7 @@ class Exporter:
 
     def _declared(self, kind: str) -> Mapping[str, str]:
         if kind not in self._help:
-            from dxagent import checks
-            try:
-                self._help[kind] = dict(getattr(checks.module(kind), "METRICS", {}))
-            except (KeyError, ImportError):
-                self._help[kind] = {}
+            self._help[kind] = _declared_metrics(kind)
         return self._help[kind]
 
     def _warn_once(self, kind: str, what: str, message: str, *args: Any) -> None:
@@ -363,13 +359,27 @@ def wants_openmetrics(accept: str) -> bool:
     return any(part.split(";")[0].strip() == "application/openmetrics-text" for part in accept.split(","))
 
 
+# Result kinds that are not check kinds: the daemon's readiness evaluation (reports/metrics.py).
+EXTRA_KINDS = {"readiness": "dxagent.reports.metrics"}
+
+
+def _declared_metrics(kind: str) -> dict[str, str]:
+    """A kind's METRICS (sample name → help), from its check module or EXTRA_KINDS; {} if unknown."""
+    import importlib
+
+    from dxagent import checks
+
+    try:
+        module = importlib.import_module(EXTRA_KINDS[kind]) if kind in EXTRA_KINDS else checks.module(kind)
+    except (KeyError, ImportError):
+        return {}
+    return dict(getattr(module, "METRICS", {}))
+
+
 def _kinds_docs() -> list[tuple[str, dict[str, str]]]:
     from dxagent import checks
 
-    out = []
-    for kind in sorted(checks.KINDS):
-        out.append((kind, dict(getattr(checks.module(kind), "METRICS", {}))))
-    return out
+    return [(kind, _declared_metrics(kind)) for kind in sorted([*checks.KINDS, *EXTRA_KINDS])]
 
 
 def doc_markdown() -> str:
