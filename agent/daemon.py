@@ -9,24 +9,23 @@ config only after the new file validated completely; until then the old one keep
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from dxagent import __version__
 from dxagent.alerts import notifier as notify
 from dxagent.config import Config, ConfigError, resolve
+from dxagent.daemon_http import HttpApi
 from dxagent.exporters import prometheus as prom
 from dxagent.latest import Latest
 from dxagent.model import Result, Sample, Status
 from dxagent.probe import install_executor, run_blocking
 from dxagent.runner import Runner
 from dxagent.scheduler import Scheduler
-from dxagent.server import HTTPServer, Request, Response, Route, parse_listen
+from dxagent.server import HTTPServer, parse_listen
 from dxagent.webconfig import WebConfig, load_web_config
 
 __all__ = ["Daemon", "HISTORY_FILE", "SNAPSHOT_FILE", "history_path", "snapshot_path", "load_config"]
@@ -37,7 +36,6 @@ HISTORY_FILE = "history.sqlite"
 SNAPSHOT_FILE = "snapshot.json"
 SHUTDOWN_GRACE = 10.0
 HISTORY_FLUSH = 1.0
-JSON = "application/json; charset=utf-8"
 
 
 def history_path(cfg: Config) -> Path:
@@ -59,7 +57,7 @@ def _log_problems(exc: ConfigError, what: str) -> None:
         log.error("  %s", p)
 
 
-class Daemon:
+class Daemon(HttpApi):
     """The running agent. `run()` returns the exit code; `stop()`/`reload()` may be called any time."""
 
     def __init__(self, cfg: Config, config_path: Path | None = None, listen: str | None = None,
@@ -370,90 +368,3 @@ class Daemon:
         self.generation += 1
         self.reload_ok = True
         self.reload_ts = time.time()
-
-    # --- HTTP ----------------------------------------------------------------------------------------
-
-    def _routes(self) -> dict[str, Route]:
-        return {
-            "/metrics": Route(self._metrics),
-            "/healthz": Route(self._healthz),
-            "/api/results": Route(self._results),
-            "/api/inventory": Route(self._inventory),
-            "/api/inventory/report": Route(self._self_report, methods=("POST", "PUT"), own_auth=True),
-            "/-/reload": Route(self._reload_http, methods=("POST", "PUT"), loopback_only=True),
-            "/": Route(self._index),
-        }
-
-    async def _metrics(self, req: Request) -> Response:
-        om = prom.wants_openmetrics(req.headers.get("accept", ""))
-        body = self.exporter.render(self.view(), openmetrics=om)
-        return Response(200, body, prom.CONTENT_TYPE_OPENMETRICS if om else prom.CONTENT_TYPE_TEXT)
-
-    def health(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
-        """Alive = the scheduler runs and every enabled check has a result younger than its allowance."""
-        now = time.time() if now is None else now
-        stale = []
-        for cid, c in self.checks.items():
-            allowance = 2 * c.interval + c.timeout * (c.retries + 1) + 10
-            results = self.latest.get(cid)
-            last = max((r.started + r.duration for r in results), default=self.started)
-            if now - last > allowance:
-                stale.append(cid)
-        alive = self.scheduler is not None and self.scheduler.alive
-        return alive and not stale, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks)}
-
-    async def _healthz(self, req: Request) -> Response:
-        ok, detail = self.health()
-        body = json.dumps({"status": "ok" if ok else "unhealthy", **detail}).encode()
-        return Response(200 if ok else 503, body + b"\n", JSON)
-
-    def _lang(self, req: Request) -> str:
-        wanted = (req.query.get("lang") or [""])[0]
-        return wanted if wanted in ("vi", "en") else self.lang
-
-    async def _results(self, req: Request) -> Response:
-        from dxagent.render import document
-
-        doc = document(self.latest.snapshot(), self.cfg.site, self._lang(req))
-        return Response(200, json.dumps(doc, ensure_ascii=False, allow_nan=False).encode(), JSON)
-
-    async def _inventory(self, req: Request) -> Response:
-        lang = self._lang(req)
-        results = [r.to_dict(lang) for r in self.latest.snapshot() if r.kind in ("inventory", "discovery")]
-        devices: Sequence[Any] = []
-        if self.history is not None:
-            devices = await run_blocking(self.history.devices)
-        doc = {"site": self.cfg.site.model_dump(mode="json"), "results": results,
-               "devices": [{"key": d.key, "first_seen": d.first_seen, "last_seen": d.last_seen, "facts": dict(d.facts)}
-                           for d in devices]}
-        return Response(200, json.dumps(doc, ensure_ascii=False, default=str).encode(), JSON)
-
-    async def _self_report(self, req: Request) -> Response:
-        """A workstation's `dxagent inventory --push`: site token, size and schema checked, saved for discovery."""
-        from dxagent import selfreport
-
-        where = selfreport.receiver(self.cfg.checks)
-        if where is None:
-            return Response(404, b"self-reports are not configured (discovery self_reports.folder and token)\n")
-        folder, token, max_bytes = where
-        try:
-            report = selfreport.accept_report(req.body, req.headers.get("authorization"), token, max_bytes)
-            saved = await run_blocking(selfreport.save_report, report, folder)
-        except selfreport.ReportRejected as exc:
-            return Response(exc.status, exc.message.encode() + b"\n")
-        except OSError as exc:
-            log.error("cannot save a self-report in %s: %s", folder, exc.strerror or exc)
-            return Response(500, b"cannot save the report\n")
-        log.info("self-report from %s saved as %s", req.peer, saved.name)
-        return Response(202, json.dumps({"saved": saved.name}).encode() + b"\n", JSON)
-
-    async def _reload_http(self, req: Request) -> Response:
-        ok, problems = await self.reload("HTTP /-/reload")
-        body = json.dumps({"ok": ok, "checks": len(self.checks), "problems": problems}, ensure_ascii=False)
-        return Response(200 if ok else 400, body.encode() + b"\n", JSON)
-
-    async def _index(self, req: Request) -> Response:
-        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/api/results",
-                                                                    "/api/inventory"))
-        html = f"<html><head><title>dxagent</title></head><body><h1>dxagent {__version__}</h1><ul>{links}</ul></body></html>"
-        return Response(200, html.encode(), "text/html; charset=utf-8")
