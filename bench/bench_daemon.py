@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.pki import TestPKI, serve_https  # noqa: E402
 from tests.promtools import Proc, free_port, need, wait_http  # noqa: E402
+from tests.udpserver import serve_udp  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -72,38 +73,24 @@ def scrape_ms(url: str, n: int = 50) -> tuple[float, int]:
     return statistics.median(times), series
 
 
-@contextlib.contextmanager
-def dns_responder() -> Iterator[int]:
-    """A tiny authoritative answerer on 127.0.0.1 (dnspython): A 127.0.0.1 for any name."""
+def _dns_answer(data: bytes, peer: object) -> bytes | None:
+    """A 127.0.0.1 for any name: an authoritative answerer so the bench's dns checks stay on loopback."""
     import dns.message
     import dns.rrset
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
+    query = dns.message.from_wire(data)
+    reply = dns.message.make_response(query)
+    q = query.question[0]
+    if q.rdtype == 1:
+        reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", "127.0.0.1"))
+    return reply.to_wire()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, peer = sock.recvfrom(4096)
-            except (TimeoutError, OSError):
-                continue
-            query = dns.message.from_wire(data)
-            reply = dns.message.make_response(query)
-            q = query.question[0]
-            if q.rdtype == 1:
-                reply.answer.append(dns.rrset.from_text(q.name, 60, "IN", "A", "127.0.0.1"))
-            sock.sendto(reply.to_wire(), peer)
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(1)
-        sock.close()
+@contextlib.contextmanager
+def dns_responder() -> Iterator[int]:
+    """A tiny DNS server on 127.0.0.1 (dnspython) answering A 127.0.0.1 for any name."""
+    with serve_udp(_dns_answer) as port:
+        yield port
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ import os
 import re
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from tests.alerts import promql
 from tests.pki import TestPKI, serve_https
 from tests.promtools import dxagent_run, prometheus
 from tests.snmpd import running_snmpd
+from tests.udpserver import serve_udp
 
 DASHBOARDS = sorted(Path(str(alerts.resource(alerts.DASHBOARD_DIR))).glob("*.json"))
 SITE = "site-detail.json"
@@ -82,34 +82,20 @@ def test_structure(path: Path) -> None:
 # --- the live stack: agent → Prometheus ------------------------------------------------------------
 
 
+def _sntp_answer(data: bytes, peer: object) -> bytes | None:
+    """A minimal real SNTP answer with our own clock (stratum 2)."""
+    if len(data) < 48:
+        return None
+    now = time.time()
+    return (bytes([0x24, 2, 6, 0xEC]) + struct.pack("!iI", 0, 0) + b"\x7f\x00\x00\x01"
+            + clock.to_ntp(now - 10) + data[40:48] + clock.to_ntp(now) + clock.to_ntp(time.time()))
+
+
 @contextlib.contextmanager
 def sntp_server() -> Iterator[str]:
-    """A minimal real SNTP server on loopback (answers with our own clock), in a thread."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, addr = sock.recvfrom(512)
-            except (TimeoutError, OSError):
-                continue
-            if len(data) < 48:
-                continue
-            now = time.time()
-            sock.sendto(bytes([0x24, 2, 6, 0xEC]) + struct.pack("!iI", 0, 0) + b"\x7f\x00\x00\x01"
-                        + clock.to_ntp(now - 10) + data[40:48] + clock.to_ntp(now) + clock.to_ntp(time.time()), addr)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield f"127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
+    """A real SNTP server on loopback, in a thread."""
+    with serve_udp(_sntp_answer) as port:
+        yield f"127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

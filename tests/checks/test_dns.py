@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 from collections.abc import Iterator
 
 import dns.message
@@ -16,6 +14,7 @@ from dxagent import aio
 from dxagent.checks.dns import Config, judge, split_server
 from dxagent.model import Reason, Status
 from dxagent.runner import Runner
+from tests.udpserver import serve_udp
 
 ZONE = {
     ("portal.test.", "A"): ["10.1.2.3", "10.1.2.4"],
@@ -24,39 +23,26 @@ ZONE = {
 }
 
 
+def _answer(data: bytes, peer: object) -> bytes | None:
+    query = dns.message.from_wire(data)
+    q = query.question[0]
+    name, rtype = q.name.to_text(), dns.rdatatype.to_text(q.rdtype)
+    if name == "slow.test.":
+        return None  # never answers
+    response = dns.message.make_response(query)
+    answers = ZONE.get((name, rtype))
+    if answers:
+        response.answer.append(dns.rrset.from_text(name, 60, "IN", rtype, *answers))
+    elif not any(k[0] == name for k in ZONE):
+        response.set_rcode(dns.rcode.NXDOMAIN)
+    return response.to_wire()
+
+
 @pytest.fixture
 def responder() -> Iterator[int]:
     """A real UDP DNS server on 127.0.0.1 answering from ZONE (NXDOMAIN otherwise)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, addr = sock.recvfrom(4096)
-            except (TimeoutError, OSError):
-                continue
-            query = dns.message.from_wire(data)
-            q = query.question[0]
-            name, rtype = q.name.to_text(), dns.rdatatype.to_text(q.rdtype)
-            if name == "slow.test.":
-                continue  # never answers
-            response = dns.message.make_response(query)
-            answers = ZONE.get((name, rtype))
-            if answers:
-                response.answer.append(dns.rrset.from_text(name, 60, "IN", rtype, *answers))
-            elif not any(k[0] == name for k in ZONE):
-                response.set_rcode(dns.rcode.NXDOMAIN)
-            sock.sendto(response.to_wire(), addr)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield sock.getsockname()[1]
-    stop.set()
-    thread.join(1)
-    sock.close()
+    with serve_udp(_answer) as port:
+        yield port
 
 
 def run(**fields: object):
