@@ -38,6 +38,9 @@ __all__ = ["run"]
 
 USER_AGENT = "dxagent-http/0.1"
 _REDIRECT_DRAIN = 65536
+# What httpx.AsyncClient would send by default; the transport is called directly (see _exchange).
+_BASE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive",
+                 "User-Agent": USER_AGENT}
 
 
 class RedirectError(Exception):
@@ -76,22 +79,30 @@ async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measu
                     transport: httpx.AsyncHTTPTransport, backend: TimedBackend) -> None:
     from dxagent.checks.http import _same_origin_or_upgrade
 
-    base = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
+    base = httpx.Headers(_BASE_HEADERS)
     base.update(cfg.headers)
     origin = httpx.URL(cfg.url)
     secret_headers = _auth_headers(cfg)
-    async with httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(ctx.timeout), trust_env=False,
-                                 follow_redirects=False, headers=base) as client:
+    extensions = {"trace": timeline.trace, "timeout": httpx.Timeout(ctx.timeout).as_dict()}
+    cookies: httpx.Cookies | None = None  # kept along one redirect chain (a login that sets a cookie, then redirects)
+    async with transport:
         url, method, body = origin, cfg.method, cfg.body
         seen = {str(url)}
         while True:
-            headers = dict(secret_headers) if _same_origin_or_upgrade(origin, url) else {}
-            request = client.build_request(method, url, content=body, headers=headers,
-                                           extensions={"trace": timeline.trace})
-            response = await client.send(request, stream=True)
+            headers = base.copy()
+            if _same_origin_or_upgrade(origin, url):
+                headers.update(secret_headers)
+            request = httpx.Request(method, url, content=body, headers=headers, extensions=extensions)
+            if cookies is not None:
+                cookies.set_cookie_header(request)
+            response = await transport.handle_async_request(request)
+            response.request = request
             try:
                 m.address = _address(response) or backend.address
                 location = response.headers.get("location")
+                if "set-cookie" in response.headers:
+                    cookies = cookies if cookies is not None else httpx.Cookies()
+                    cookies.extract_cookies(response)
                 if not (cfg.follow_redirects and response.is_redirect and location is not None):
                     await _final(cfg, response, timeline, m, extra)
                     return

@@ -12,7 +12,6 @@ to gigabytes. We read raw bytes and decompress with `max_length`, never past `ma
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import html
 import ipaddress
@@ -26,6 +25,7 @@ from typing import Any
 
 import httpcore
 
+from dxagent.checks import _httpstream
 from dxagent.checks._httpjudge import PHASES
 from dxagent.probe import run_blocking
 
@@ -138,8 +138,8 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         error: BaseException | None = None
         for addr in addresses:  # in resolver order, like socket.create_connection
             try:
-                if local_address is None and not socket_options and _from_socket is not None:
-                    stream = await _direct_connect(addr, port, timeout)
+                if local_address is None and not socket_options:
+                    stream = await _httpstream.connect(addr, port, timeout)
                 else:
                     stream = await self.inner.connect_tcp(addr, port, timeout, local_address, socket_options)
             except httpcore.ConnectError as exc:
@@ -161,41 +161,6 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await self.inner.sleep(seconds)
-
-
-try:  # anyio >= 4.10 wraps a connected socket; older anyio: connect through httpcore's backend
-    import anyio.abc
-    from httpcore._backends.anyio import AnyIOStream
-
-    _from_socket = anyio.abc.SocketStream.from_socket
-except (ImportError, AttributeError):  # pragma: no cover - depends on installed versions
-    _from_socket = None
-
-
-async def _direct_connect(addr: str, port: int, timeout: float | None) -> httpcore.AsyncNetworkStream:
-    """Connect to an IP with the event loop directly.
-
-    anyio's connect_tcp calls getaddrinfo on a worker thread even for an IP address; that hop
-    adds about 0.3 ms to every connect and would show up as connect time on a fast LAN.
-    """
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    try:
-        async with asyncio.timeout(timeout):
-            await loop.sock_connect(sock, (addr, port))
-        stream = await _from_socket(sock)  # type: ignore[misc]
-    except TimeoutError:
-        sock.close()
-        raise httpcore.ConnectTimeout(f"connect to {addr}:{port} timed out") from None
-    except OSError as exc:
-        sock.close()
-        raise httpcore.ConnectError(str(exc)) from exc
-    except BaseException:
-        sock.close()
-        raise
-    return AnyIOStream(stream)
 
 
 @dataclasses.dataclass
