@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import ssl
 import time
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,12 @@ _REDIRECT_DRAIN = 65536
 # What httpx.AsyncClient would send by default; the transport is called directly (see _exchange).
 _BASE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive",
                  "User-Agent": USER_AGENT}
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(url: str) -> httpx.URL:
+    """The config's URL parsed once (httpx.URL is immutable; parsing cost ~0.04 ms per probe)."""
+    return httpx.URL(url)
 
 
 class RedirectError(Exception):
@@ -81,7 +88,7 @@ async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measu
 
     base = httpx.Headers(_BASE_HEADERS)
     base.update(cfg.headers)
-    origin = httpx.URL(cfg.url)
+    origin = _parsed(cfg.url)
     secret_headers = _auth_headers(cfg)
     extensions = {"trace": timeline.trace, "timeout": httpx.Timeout(ctx.timeout).as_dict()}
     cookies: httpx.Cookies | None = None  # kept along one redirect chain (a login that sets a cookie, then redirects)
@@ -215,7 +222,7 @@ def classify(exc: BaseException, timeline: Timeline) -> Failure:
 async def run(cfg: Config, ctx: ProbeContext) -> tuple[Timeline, Measurement, dict[str, Any]]:
     """Probe once within ctx.timeout; never raises for network trouble (only for bugs)."""
     timeline = Timeline()
-    m = Measurement(host=httpx.URL(cfg.url).host)
+    m = Measurement(host=_parsed(cfg.url).host)
     extra: dict[str, Any] = {}
     transport, backend = _transport(cfg, timeline)  # set-up (CA store load on first use) is not the target's time
     t0 = time.monotonic()
