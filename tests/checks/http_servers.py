@@ -54,6 +54,11 @@ class RouteHandler(BaseHTTPRequestHandler):
         head = parts[0] if parts else ""
         if head == "status":
             self._send(int(parts[1]), b"status page")
+        elif head == "login":  # sets a session cookie and redirects, as SSO portals do
+            self._send(302, b"", {"Location": "/home", "Set-Cookie": "sid=abc123; Path=/; HttpOnly"})
+        elif head == "home":  # needs the cookie set by /login
+            cookie = self.headers.get("Cookie") or ""
+            self._send(200, b"welcome") if "sid=abc123" in cookie else self._send(401, b"no session")
         elif head == "redirect":  # /redirect/N → … → /redirect/0 (200)
             n = int(parts[1])
             if n == 0:

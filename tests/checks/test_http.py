@@ -373,3 +373,14 @@ def test_through_a_proxy_with_credentials(monkeypatch: pytest.MonkeyPatch) -> No
     assert r.status == Status.OK, r.summary
     assert r.details["remote_address"] == "127.0.0.1"
     assert "proxy-pw-9" not in json.dumps(r.to_dict())
+
+
+def test_cookie_set_during_redirects_is_sent_on(web: HTTPSServer) -> None:
+    """A portal's login redirect sets a session cookie: the next hop must carry it, and a direct
+    request without it is refused (so the test can fail)."""
+    r = run(url=f"{web.url}login", expect={"body_contains": ["welcome"]})
+    assert r.status == Status.OK, r.summary
+    assert samples(r)["http_redirects"] == 1
+    r = run(url=f"{web.url}home")
+    assert (r.status, r.reason) == (Status.CRIT, Reason.AUTH)
+
