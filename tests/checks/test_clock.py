@@ -9,7 +9,6 @@ import getpass
 import shutil
 import socket
 import struct
-import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -20,6 +19,7 @@ from dxagent.checks import clock
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
+from tests.promtools import Proc
 
 TH = clock.Config(id="c", servers=["a"]).thresholds  # the kind's defaults: warn 0.5 s, crit 1 s
 
@@ -159,7 +159,7 @@ def chronyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         f"port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\nbindcmdaddress /\n"
         f"pidfile {work}/chronyd.pid\ndriftfile {work}/drift\nuser {getpass.getuser()}\n"
     )
-    proc = subprocess.Popen([binary, "-f", str(conf), "-x", "-d"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = Proc([binary, "-f", str(conf), "-x", "-d"])
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -167,17 +167,11 @@ def chronyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 asyncio.run(clock.query("127.0.0.1", port, 0.3))
                 break
             except clock.SntpError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    pytest.fail(f"chronyd did not serve NTP: {err[-500:]}")
+                if proc.proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("chronyd did not serve NTP: " + "\n".join(proc.log()[-10:]))
         yield f"127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.stop(5)
 
 
 async def run(*servers: str, timeout: float = 2.0) -> Result:

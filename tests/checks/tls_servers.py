@@ -14,14 +14,13 @@ import contextlib
 import shutil
 import socket
 import ssl
-import subprocess
 import threading
-import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from tests.pki import Leaf, free_port
+from tests.promtools import Proc, wait_http
 
 __all__ = ["hanging_server", "mail_starttls_server", "smtp_server", "blackbox_exporter", "server_context", "scrape"]
 
@@ -135,27 +134,13 @@ def blackbox_exporter(config: str, workdir: Path) -> Iterator[str]:
     cfg = workdir / "blackbox.yml"
     cfg.write_text(config)
     port = free_port()
-    proc = subprocess.Popen(
-        [binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    proc = Proc([binary, f"--config.file={cfg}", f"--web.listen-address=127.0.0.1:{port}"])
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                urllib.request.urlopen(base + "/-/healthy", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    err = proc.stderr.read().decode() if proc.stderr else ""
-                    raise RuntimeError(f"blackbox_exporter did not start: {err[-500:]}") from None
-                time.sleep(0.05)
+        try:
+            wait_http(base + "/-/healthy", timeout=10)
+        except AssertionError:
+            raise RuntimeError("blackbox_exporter did not start: " + "\n".join(proc.log()[-10:])) from None
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.stop(5)

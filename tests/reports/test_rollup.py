@@ -21,7 +21,7 @@ from dxagent.reports.cli import report
 from dxagent.reports.profile import load_profile
 from dxagent.reports.promsource import PrometheusError, records_from_prometheus
 from dxagent.reports.schema import ROLLUP_SCHEMA
-from tests.promtools import free_port, need, wait_http
+from tests.promtools import Proc, free_port, need, wait_http
 from tests.reports import fleet
 
 PLAN = load_profile("plan02")
@@ -46,19 +46,13 @@ def backfilled_prometheus(folder: Path, ts: float) -> Iterator[str]:
                    capture_output=True, timeout=120)
     (folder / "prometheus.yml").write_text("global: {scrape_interval: 1m}\nscrape_configs: []\n")
     port = free_port()
-    proc = subprocess.Popen([prometheus, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
-                             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = Proc([prometheus, f"--config.file={folder / 'prometheus.yml'}", f"--storage.tsdb.path={data}",
+                  f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"])
     try:
         wait_http(f"http://127.0.0.1:{port}/-/ready", timeout=30)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        proc.stop(10)
 
 
 def shares(doc: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
