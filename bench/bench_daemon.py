@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.pki import TestPKI, serve_https  # noqa: E402
 from tests.promtools import Proc, free_port, need, wait_http  # noqa: E402
+from tests.tcpserver import close, serve_tcp  # noqa: E402
 from tests.udpserver import serve_udp  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -95,24 +95,9 @@ def dns_responder() -> Iterator[int]:
 
 @contextlib.contextmanager
 def tcp_listener() -> Iterator[int]:
-    srv = socket.create_server(("127.0.0.1", 0), backlog=512)
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except (TimeoutError, OSError):
-                continue
-            conn.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield int(srv.getsockname()[1])
-    finally:
-        stop.set()
-        srv.close()
+    """An open loopback port that accepts and closes (the tcp checks' target)."""
+    with serve_tcp(close, backlog=512) as port:
+        yield port
 
 
 def default_like(state: Path, https: int, dns_port: int) -> str:

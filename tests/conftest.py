@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 from collections.abc import Iterator
 
 import pytest
 
 from dxagent import checks
 from tests import netguard
+from tests.tcpserver import greet, serve_tcp
 
 netguard.install()
 
@@ -25,25 +24,8 @@ def fake_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def tcp_listener() -> Iterator[tuple[str, int]]:
     """A real TCP server on 127.0.0.1 that greets with a banner and closes."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except (TimeoutError, OSError):
-                continue
-            with conn, contextlib.suppress(OSError):
-                conn.sendall(b"220 test.local ESMTP ready\r\n")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield "127.0.0.1", srv.getsockname()[1]
-    stop.set()
-    thread.join(1)
-    srv.close()
+    with serve_tcp(greet(b"220 test.local ESMTP ready\r\n")) as port:
+        yield "127.0.0.1", port
 
 
 def free_port() -> int:

@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import ssl
-import threading
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from tests.pki import Leaf, free_port
 from tests.promtools import Proc, wait_http
+from tests.tcpserver import hold, serve_tcp
 
 __all__ = ["hanging_server", "mail_starttls_server", "smtp_server", "blackbox_exporter", "server_context", "scrape"]
 
@@ -34,29 +33,8 @@ def server_context(leaf: Leaf, *, send_chain: bool = True) -> ssl.SSLContext:
 @contextlib.contextmanager
 def hanging_server() -> Iterator[int]:
     """A listener that accepts connections and holds them open silently; yields its port."""
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(0.1)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-            except (TimeoutError, OSError):
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield int(srv.getsockname()[1])
-    finally:
-        stop.set()
-        thread.join(2)
-        for conn in held:
-            conn.close()
-        srv.close()
+    with serve_tcp(hold) as port:
+        yield port
 
 
 @contextlib.asynccontextmanager
