@@ -206,3 +206,10 @@ def test_readiness_profile_is_checked_at_load(tmp_path: Path) -> None:
     (problem,) = info.value.problems
     assert problem.line == 2 and problem.field == "readiness" and "is not usable" in problem.message
     assert not load_text(f"readiness: {{enabled: false, profile: {tmp_path / 'nope.yml'}}}\n").readiness.enabled
+
+
+def test_every_kind_has_a_docs_page() -> None:
+    from dxagent import checks
+
+    missing = [k for k in checks.KINDS if not (ROOT / "docs" / "checks" / f"{k}.md").exists()]
+    assert not missing, f"docs/checks/<kind>.md missing for {missing}"
