@@ -51,3 +51,15 @@ def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
                           capture_output=True, text=True, cwd=tmp_path, timeout=60)
     assert proc.returncode in (0, 1, 2), proc.stderr
     assert '"kind": "system"' in proc.stdout
+
+
+def test_version_matches_pyproject(wheel: Path) -> None:
+    """`dxagent.__version__` is written in the code (no importlib.metadata at run time); it must
+    stay equal to the version the wheel is built with."""
+    import tomllib
+
+    import dxagent
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert dxagent.__version__ == declared
+    assert wheel.name.startswith(f"dxagent-{declared}-")
