@@ -13,10 +13,9 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dxagent import __version__
-from dxagent.alerts import notifier as notify
 from dxagent.config import Config, ConfigError, resolve
 from dxagent.daemon_http import HttpApi
 from dxagent.exporters import prometheus as prom
@@ -27,6 +26,9 @@ from dxagent.runner import Runner
 from dxagent.scheduler import Scheduler
 from dxagent.server import HTTPServer, parse_listen
 from dxagent.webconfig import WebConfig, load_web_config
+
+if TYPE_CHECKING:
+    from dxagent.alerts import notifier as notify
 
 __all__ = ["Daemon", "HISTORY_FILE", "SNAPSHOT_FILE", "history_path", "snapshot_path", "load_config"]
 
@@ -131,7 +133,7 @@ class Daemon(HttpApi):
         loop = asyncio.get_running_loop()
         install_executor(loop)
         await self._open_history()
-        self.notifier = notify.sync(None, self.cfg)
+        self._sync_notifier(self.cfg)
         self.scheduler = Scheduler(self._run_check)
         self.scheduler.sync(self.checks.values())
         self._schedule_housekeeping()
@@ -144,6 +146,15 @@ class Daemon(HttpApi):
                  len(self.checks), self.cfg.source)
         await self._stop.wait()
         return await self._shutdown()
+
+    def _sync_notifier(self, cfg: Config) -> None:
+        """Start, reconfigure or stop the local notifier; its module (and smtplib, email) is imported
+        only by configs that have one, as most sites leave alerting to Prometheus."""
+        if cfg.notify is None and self.notifier is None:
+            return
+        from dxagent.alerts import notifier as notify
+
+        self.notifier = notify.sync(self.notifier, cfg)
 
     def stop(self) -> None:
         """Ask the daemon to finish (signal handler safe)."""
@@ -364,7 +375,7 @@ class Daemon(HttpApi):
         assert self.scheduler is not None
         self.scheduler.sync(new_checks.values(), changed)
         self._schedule_housekeeping()
-        self.notifier = notify.sync(self.notifier, new)
+        self._sync_notifier(new)
         self.generation += 1
         self.reload_ok = True
         self.reload_ts = time.time()
