@@ -14,8 +14,6 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, ValidationError, model_validator
-
 from dxagent import yamlsrc
 from dxagent.configsections import (
     EmailConfig,
@@ -28,6 +26,7 @@ from dxagent.configsections import (
     WebhookConfig,
 )
 from dxagent.configtypes import Duration, Model
+from dxagent.modelkit import AfterValidator, Field, ValidationError, model_validator
 
 __all__ = [
     "BUILTIN",
@@ -202,7 +201,7 @@ def _load_checks(raw: list[Any], src: yamlsrc.Source) -> tuple[list[Any], list[P
         if isinstance(raw_id, str):
             seen[raw_id] = i
         kind = item.get("kind")
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:
             known = ", ".join(sorted(KINDS))
             what = "missing" if kind is None else f"unknown kind {kind!r}"
             problems.append(Problem(src.filename, src.line((*loc, "kind")), _field_path((*loc, "kind")),
