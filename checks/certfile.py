@@ -16,13 +16,12 @@ import stat
 import time
 from typing import Any, Literal
 
-from pydantic import Field
-
 from dxagent.checks import _certinfo as ci
 from dxagent.config import CheckConfig
 from dxagent.configtypes import Secret
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
+from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "probe", "judge", "parse", "EXAMPLE", "METRICS", "FileError"]

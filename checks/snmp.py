@@ -14,14 +14,13 @@ import socket
 import time
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
-
 from dxagent.checks import _snmpif as ifmib
 from dxagent.checks._snmpclient import Credentials, Session, SnmpError
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import Duration, Secret
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
+from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext
 
 from ._snmpresults import device_failure, device_result, interface_result, missing_result

@@ -13,11 +13,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
-
 from dxagent import yamlsrc
 from dxagent.config import ConfigError, Model, Problem, _problems
 from dxagent.configtypes import Duration
+from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "Names", "Selection", "Criterion", "Target", "Profile", "SampleSpec", "load_profile", "load_profile_text",
