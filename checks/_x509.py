@@ -11,9 +11,9 @@ here verifies anything. `tests/checks/test_x509.py` compares every field with cr
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from typing import Any
@@ -83,6 +83,7 @@ def _expect(item: tuple[int, int, int], tag: int) -> tuple[int, int, int]:
     return item
 
 
+@functools.lru_cache(maxsize=256)  # a few dozen OIDs recur in every certificate; a bounded memo of a pure function
 def _oid(raw: bytes) -> str:
     parts, value = [], 0
     for byte in raw:
@@ -103,9 +104,22 @@ def _time(tag: int, raw: bytes) -> float:
     elif tag != _GENTIME:
         raise ValueError("validity is neither UTCTime nor GeneralizedTime")
     text = text.split(".")[0]
-    when = dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                       int(text[12:14] or 0))
-    return float(calendar.timegm(when.timetuple()))
+    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+    dt.date(year, month, day)  # ValueError for an impossible date, as datetime() raised
+    hour, minute, second = int(text[8:10]), int(text[10:12]), int(text[12:14] or 0)
+    if not (hour < 24 and minute < 60 and second < 60):
+        raise ValueError("time out of range")
+    return float(_days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm): timegm without the tuple."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 @dataclasses.dataclass(frozen=True)
