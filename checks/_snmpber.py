@@ -250,20 +250,44 @@ def _oid(data: bytes, s: int, e: int) -> tuple[int, ...]:
 
 
 def _varbinds(data: bytes, pos: int, end: int) -> list[VarBind]:
+    """The hot loop (hundreds of variables per response): short-form lengths and one-byte OID arcs
+    are decoded inline; anything else goes through the general helpers, with the same checks."""
     out: list[VarBind] = []
     append = out.append
     while pos < end:
-        if data[pos] != SEQUENCE:
+        if pos + 2 > end or data[pos] != SEQUENCE:
             raise BerError("variable binding is not a SEQUENCE")
-        s, vb_end = _length(data, pos + 1, end)
+        n = data[pos + 1]
+        if n < 0x80:
+            s, vb_end = pos + 2, pos + 2 + n
+            if vb_end > end:
+                raise BerError("length beyond the enclosing element")
+        else:
+            s, vb_end = _length(data, pos + 1, end)
         if s + 2 > vb_end or data[s] != OID:
             raise BerError("variable binding without a name")
-        s, e = _length(data, s + 1, vb_end)
-        name = _oid(data, s, e)
+        n = data[s + 1]
+        if n < 0x80:
+            s, e = s + 2, s + 2 + n
+            if e > vb_end:
+                raise BerError("length beyond the enclosing element")
+        else:
+            s, e = _length(data, s + 1, vb_end)
+        raw = data[s:e]
+        if raw[:1] == b"\x2b" and raw.isascii() and n < MAX_OID_ARCS:   # 1.3.…, one byte per arc
+            name = (1, 3, *raw[1:])
+        else:
+            name = _oid(data, s, e)
         if e + 2 > vb_end:
             raise BerError("variable binding without a value")
         tag = data[e]
-        s, e = _length(data, e + 1, vb_end)
+        n = data[e + 1]
+        if n < 0x80:
+            s, e = e + 2, e + 2 + n
+            if e > vb_end:
+                raise BerError("length beyond the enclosing element")
+        else:
+            s, e = _length(data, e + 1, vb_end)
         if e != vb_end:
             raise BerError("trailing bytes in a variable binding")
         size = e - s
@@ -271,12 +295,12 @@ def _varbinds(data: bytes, pos: int, end: int) -> list[VarBind]:
             if not 0 < size <= _UNSIGNED[tag] or (size == _UNSIGNED[tag] and data[s]):
                 raise BerError("unsigned value out of range")
             value: Any = int.from_bytes(data[s:e], "big")
-        elif tag in _BYTES:
-            value = data[s:e]
         elif tag == INTEGER:
             if not 0 < size <= 5:
                 raise BerError("INTEGER value out of range")
             value = int.from_bytes(data[s:e], "big", signed=True)
+        elif tag in _BYTES:
+            value = data[s:e]
         elif tag == OID:
             value = _oid(data, s, e)
         elif tag in _EMPTY:
