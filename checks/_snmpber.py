@@ -274,10 +274,8 @@ def _varbinds(data: bytes, pos: int, end: int) -> list[VarBind]:
         else:
             s, e = _length(data, s + 1, vb_end)
         raw = data[s:e]
-        if raw[:1] == b"\x2b" and raw.isascii() and n < MAX_OID_ARCS:   # 1.3.…, one byte per arc
-            name = (1, 3, *raw[1:])
-        else:
-            name = _oid(data, s, e)
+        # 1.3.… with one byte per arc (nearly every name an agent sends) needs no arc loop
+        name = (1, 3, *raw[1:]) if raw[:1] == b"\x2b" and raw.isascii() and n < MAX_OID_ARCS else _oid(data, s, e)
         if e + 2 > vb_end:
             raise BerError("variable binding without a value")
         tag = data[e]
