@@ -3,6 +3,9 @@
 One writer (the daemon's loop) and many readers (scrape threads). The whole state is one
 immutable object replaced by a single attribute assignment, so a reader that fetched it once
 sees either the state before an update or the state after it, never a mix, and needs no lock.
+The flat, ordered snapshot is built on the first read after an update, not by every update:
+checks finish several times a second, scrapes come every 15 s or so, and sorting every
+result on each update was a tenth of the daemon's CPU per check run.
 """
 
 from __future__ import annotations
@@ -21,16 +24,19 @@ class _State(NamedTuple):
     """Everything a reader may see, built completely before it is published."""
 
     by_check: Mapping[str, tuple[Result, ...]]
-    snapshot: tuple[Result, ...]
+    snapshot: tuple[Result, ...] | None  # None until a reader asks for it
     order: tuple[str, ...]
 
 
 def _build(by_check: dict[str, tuple[Result, ...]], order: tuple[str, ...]) -> _State:
-    rank = {cid: i for i, cid in enumerate(order)}
+    return _State(MappingProxyType(dict(by_check)), None, order)
+
+
+def _flatten(state: _State) -> tuple[Result, ...]:
+    rank = {cid: i for i, cid in enumerate(state.order)}
     # Known ids in config order; ids not (yet) in the order keep their first-update order after them.
-    ids = sorted(by_check, key=lambda cid: (0, rank[cid]) if cid in rank else (1, 0))
-    snapshot = tuple(r for cid in ids for r in by_check[cid])
-    return _State(MappingProxyType(dict(by_check)), snapshot, order)
+    ids = sorted(state.by_check, key=lambda cid: (0, rank[cid]) if cid in rank else (1, 0))
+    return tuple(r for cid in ids for r in state.by_check[cid])
 
 
 class Latest:
@@ -69,7 +75,15 @@ class Latest:
 
     def snapshot(self) -> tuple[Result, ...]:
         """Every latest result, checks in config order, each check's targets in probe order."""
-        return self._state.snapshot
+        snapshot = self._state.snapshot
+        if snapshot is None:
+            with self._lock:  # build once per update, published like an update
+                state = self._state
+                snapshot = state.snapshot
+                if snapshot is None:
+                    snapshot = _flatten(state)
+                    self._state = state._replace(snapshot=snapshot)
+        return snapshot
 
     def get(self, check_id: str) -> tuple[Result, ...]:
         """The latest results of one check (empty when it has not run or was removed)."""
@@ -77,7 +91,7 @@ class Latest:
 
     def check_ids(self) -> tuple[str, ...]:
         """Check ids that have results, in snapshot order."""
-        return tuple(dict.fromkeys(r.check_id for r in self._state.snapshot))
+        return tuple(dict.fromkeys(r.check_id for r in self.snapshot()))
 
     def __len__(self) -> int:
-        return len(self._state.snapshot)
+        return sum(len(rs) for rs in self._state.by_check.values())

@@ -65,6 +65,10 @@ class Scheduler:
         self._idle.clear()
         try:
             await self._run_check(check_id)
+        except asyncio.CancelledError:
+            # Only at exit, for a run still going after the grace period: say so in one line
+            # instead of letting APScheduler log the cancellation as a crash with a traceback.
+            log.info("check %s: run cancelled at shutdown", check_id, extra={"check": check_id})
         except Exception:
             log.exception("check %s: scheduling wrapper failed", check_id, extra={"check": check_id})
         finally:
@@ -108,6 +112,9 @@ class Scheduler:
         """Stop scheduling, then wait up to `grace` seconds for running checks; True if all finished."""
         if self._aps.running:
             self._aps.shutdown(wait=False)
+        # A run APScheduler has just submitted is a task that has not entered `_job` yet, so it is
+        # not in `running`; one turn of the loop lets it register before we wait for idleness.
+        await asyncio.sleep(0)
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:

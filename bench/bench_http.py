@@ -1,6 +1,6 @@
 """Benchmark: dxagent's `http` kind beside prometheus-blackbox-exporter's /probe, same local target, same run.
 
-Run by hand: `.venv/bin/python bench/bench_http.py [--probes 500] [--concurrency 16]`.
+Run by hand: `.venv/bin/python bench/bench_http.py [--probes 500] [--concurrency 16] [--profile https]`.
 
 The target is a small asyncio HTTP server in its own process (so it competes with neither tool for
 a GIL), serving plain http and https (test PKI, EC P-256) on 127.0.0.1. blackbox_exporter (the
@@ -12,7 +12,10 @@ For each target it measures, sequentially and with N probes in flight:
     blackbox: probe_duration_seconds),
   - CPU milliseconds per probe of the probing process (dxagent in-process; blackbox from /proc,
     with its caller's CPU listed apart).
-Each dxagent probe opens a new connection like blackbox does (no keep-alive across probes).
+Each dxagent probe opens a new connection and does a full TLS handshake like blackbox does (no
+keep-alive across probes, no session resumption). `--profile http|https` instead runs dxagent's
+probe loop (16 in flight) under cProfile and prints where its Python time goes, per package and
+per function: the figures behind docs/checks/http.md's notes on the remaining gap.
 Traffic stays on 127.0.0.1.
 """
 
@@ -59,6 +62,34 @@ TARGET_SERVER = textwrap.dedent("""
         await asyncio.Event().wait()
     asyncio.run(serve())
 """)
+
+
+def profile(cfg: Config, n: int, conc: int) -> None:
+    """cProfile of dxagent's probe loop: own time per package, then the top functions."""
+    import collections
+    import cProfile
+    import pstats
+
+    asyncio.run(bench_dxagent(cfg, 50, conc))  # warm-up outside the profile
+    prof = cProfile.Profile()
+    prof.enable()
+    asyncio.run(bench_dxagent(cfg, n, conc))
+    prof.disable()
+    stats = pstats.Stats(prof)
+    groups: collections.Counter[str] = collections.Counter()
+    for (path, _, func), (_, _, own, _, _) in stats.stats.items():  # type: ignore[attr-defined]
+        if path == "~":
+            groups["C: " + func.split(" of ")[0].strip("<>{}")] += own
+            continue
+        parts = Path(path).parts
+        pkg = next((p for p in ("h11", "httpcore", "httpx", "asyncio", "anyio", "ssl.py") if p in parts), None)
+        groups[pkg or ("dxagent " + Path(path).name if "checks" in parts or "agent" in parts else Path(path).name)] += own
+    total = sum(groups.values())
+    print(f"own time per package, {n} probes ({conc} in flight; cProfile roughly doubles Python's share):")
+    for name, own in groups.most_common(25):
+        print(f"  {own / total * 100:5.1f}%  {own / n * 1e6:7.1f} us/probe  {name}")
+    print()
+    stats.sort_stats("tottime").print_stats(25)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -144,6 +175,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--probes", type=int, default=500, help="probes per measurement")
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--profile", choices=("http", "https"), help="profile dxagent's probe loop instead")
     args = ap.parse_args()
     binary = shutil.which("prometheus-blackbox-exporter")
     if binary is None:
@@ -171,6 +203,11 @@ def main() -> None:
     rows = []
     try:
         assert target.stdout is not None and target.stdout.readline().strip() == "ready"
+        if args.profile:
+            port = http_port if args.profile == "http" else https_port
+            profile(Config.model_validate({"id": "bench", "kind": "http", "url": f"{args.profile}://127.0.0.1:{port}/",
+                                           "timeout": "5s", "ca_file": str(pki.root_pem)}), args.probes, args.concurrency)
+            return
         asyncio.run(_wait_healthy(bb_port))
         for scheme, port, module in (("http", http_port, "http_2xx"), ("https", https_port, "https_2xx")):
             url = f"{scheme}://127.0.0.1:{port}/"

@@ -7,11 +7,15 @@ Run by hand as root (needs network namespaces, snmpd, snmp, prometheus-snmp-expo
 A namespace on a test bridge (tests/netns.py) gets 24 veth pairs (48 interfaces + lo + eth0) and
 runs snmpd via `ip netns exec`; every tool queries it over the bridge. Figures printed:
 - walk time for the same 15 IF-MIB columns: dxagent's multi-column GETBULK (`Session.walk_columns`),
-  the whole `snmp` probe (v2c and v3 authPriv), `snmpbulkwalk` of ifTable + ifXTable, and
-  snmp_exporter's /snmp scrape with a numeric-OID module (Debian ships no usable snmp.yml);
+  the whole `snmp` probe (v2c and v3 authPriv, warm and cold: a cold v3 probe pays engine
+  discovery and key localization), `snmpbulkwalk` of ifTable + ifXTable, and snmp_exporter's /snmp
+  scrape with numeric-OID modules, v2c and v3 authPriv (Debian ships no usable snmp.yml);
+- the issue #5 verdict: dxagent's 50-interface probe median against snmp_exporter's, per version;
 - time to give up on a silent agent (a UDP socket that never answers): ours with its defaults
   (1 s × 2), snmpbulkwalk's defaults, snmp_exporter's defaults (5 s × 4);
-- RSS cost of importing pysnmp, and snmp_exporter's RSS.
+- RSS the SNMP probe path adds to a process that already holds dxagent's core (measured in a fresh
+  interpreter: importing the kind, one v2c probe, one v3 authPriv probe), beside what importing
+  pysnmp cost before (if the test extra is installed) and snmp_exporter's whole RSS.
 Traffic goes only to the namespace this script creates and to 127.0.0.1.
 """
 
@@ -48,17 +52,54 @@ COLUMNS = {  # the columns the snmp kind reads (checks/_snmpif.py COLUMNS)
 STRINGS = {"ifDescr", "ifName", "ifAlias"}
 
 
-def exporter_config(community: str) -> str:
-    """A snmp_exporter 0.21 module with numeric OIDs for the same columns (strings as labels-free DisplayString)."""
-    lines = ["if_numeric:", "  version: 2", "  max_repetitions: 25", "  auth:", f"    community: {community}",
-             "  walk:"]
-    lines += [f"    - {oid}" for oid in COLUMNS.values()]
-    lines += ["  metrics:"]
+def exporter_config(community: str, user: str, auth_key: str, priv_key: str) -> str:
+    """snmp_exporter 0.21 modules with numeric OIDs for the same columns: `if_numeric` (v2c) and
+    `if_numeric_v3` (SHA/AES authPriv, the snmp kind's defaults)."""
+    body = ["  max_repetitions: 25", "  walk:"]
+    body += [f"    - {oid}" for oid in COLUMNS.values()]
+    body += ["  metrics:"]
     for name, oid in COLUMNS.items():
         kind = "DisplayString" if name in STRINGS else ("counter" if "Octets" in name or "Err" in name or "Disc" in name else "gauge")
-        lines += [f"    - name: {name}", f"      oid: {oid}", f"      type: {kind}", "      indexes:",
-                  "        - labelname: ifIndex", "          type: gauge"]
+        body += [f"    - name: {name}", f"      oid: {oid}", f"      type: {kind}", "      indexes:",
+                 "        - labelname: ifIndex", "          type: gauge"]
+    lines = ["if_numeric:", "  version: 2", "  auth:", f"    community: {community}", *body,
+             "if_numeric_v3:", "  version: 3", "  auth:", f"    username: {user}", "    security_level: authPriv",
+             f"    password: {auth_key}", "    auth_protocol: SHA", "    priv_protocol: AES", f"    priv_password: {priv_key}",
+             *body]
     return "\n".join(lines) + "\n"
+
+
+# Run in a fresh interpreter: RSS after dxagent's core (what the daemon holds anyway), after importing
+# the snmp kind, after one v2c probe and after one v3 authPriv probe (cryptography comes in here).
+RSS_PROBE = """
+import asyncio, sys
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+from dxagent import config, model, probe, runner  # noqa: F401  the daemon's core
+base = rss()
+from dxagent.checks import snmp
+imported = rss()
+host, community, user, auth_key, priv_key = sys.argv[1:6]
+ctx = lambda: probe.ProbeContext("m", "snmp", timeout=9)
+asyncio.run(snmp.probe(snmp.Config(id="m", host=host, version="v2c", community=community), ctx()))
+v2c = rss()
+asyncio.run(snmp.probe(snmp.Config(id="m", host=host, version="v3", user=user, auth_key=auth_key, priv_key=priv_key), ctx()))
+v3 = rss()
+print(imported - base, v2c - base, v3 - base, "pysnmp" in sys.modules)
+"""
+PYSNMP_RSS = """
+def rss():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+from dxagent import config, model, probe, runner  # noqa: F401
+base = rss()
+from pysnmp.hlapi.v3arch import asyncio as hl
+hl.SnmpEngine()  # what the old client built per probe (it loads pysnmp's MIB modules)
+print(rss() - base)
+"""
 
 
 def timed(fn: Callable[[], object], rounds: int) -> list[float]:
@@ -96,12 +137,8 @@ def main() -> None:
         if not shutil.which(tool):
             sys.exit(f"bench_snmp: needs {tool} (apt-get install snmpd snmp prometheus-snmp-exporter)")
 
-    before = rss_kib()
-    import pysnmp.hlapi.v3arch.asyncio  # noqa: F401  (measured: what an SNMP check costs in memory)
-
-    from dxagent.checks import _snmpclient, snmp
+    from dxagent.checks import _snmpclient, _snmpusm, snmp
     from dxagent.probe import ProbeContext
-    pysnmp_kib = rss_kib() - before
 
     with netns.NetLab() as lab, tempfile.TemporaryDirectory(prefix="dxbench-snmp-") as tmp:
         lan = lab.lan()
@@ -111,6 +148,7 @@ def main() -> None:
             lab.run_in(host, "ip", "link", "set", f"p{k}a", "up")
         agent = start_snmpd(Path(tmp) / "snmpd", netns=host.ns, host=host.v4, port=161)
         exporter: subprocess.Popen[bytes] | None = None
+        loop: asyncio.Runner | None = None
         try:
             n_if = len(subprocess.run(["snmpbulkwalk", "-On", "-m", "", *agent.net_snmp_args(), agent.target(),
                                        COLUMNS["ifDescr"]], capture_output=True, text=True, check=True).stdout.splitlines())
@@ -124,24 +162,39 @@ def main() -> None:
                     await s.walk_columns([_snmpclient.parse_oid(o) for o in COLUMNS.values()], 25)
                     return s.requests
 
-            requests = asyncio.run(walk())
-            show("dxagent walk_columns (v2c)", timed(lambda: asyncio.run(walk()), args.rounds), f"{requests} requests")
+            # One event loop for every dxagent probe, as in the daemon (asyncio.run per probe would add a
+            # resolver thread start and join, ~0.5-1 ms, that the daemon does not pay).
+            loop = asyncio.Runner()
+            requests = loop.run(walk())
+            show("dxagent walk_columns (v2c)", timed(lambda: loop.run(walk()), args.rounds), f"{requests} requests")
+            probes: dict[str, Callable[[], None]] = {}
             for version in ("v2c", "v3"):
                 fields = ({"community": agent.community} if version == "v2c" else
                           {"user": agent.user, "auth_key": agent.auth_key, "priv_key": agent.priv_key})
                 cfg = snmp.Config(id="b", host=host.v4, version=version, max_interfaces=1024, **fields)
 
                 def run_probe(cfg: snmp.Config = cfg) -> None:
-                    results = asyncio.run(snmp.probe(cfg, ProbeContext("b", "snmp", timeout=9)))
+                    results = loop.run(snmp.probe(cfg, ProbeContext("b", "snmp", timeout=9)))
                     assert len(results) == n_if + 1, results[0].summary
 
+                probes[version] = run_probe
                 show(f"dxagent snmp probe ({version}, {n_if} results)", timed(run_probe, args.rounds))
+
+            def cold_v3(cfg: snmp.Config = cfg) -> None:
+                """As the first probe after start: no engine ID, clock or localized keys cached."""
+                _snmpusm.forget_engine((host.v4, 161, agent.user))
+                for cache in (_snmpusm.password_key, _snmpusm.auth_key, _snmpusm.priv_key):
+                    cache.cache_clear()
+                run_probe(cfg)
+
+            show(f"dxagent snmp probe (v3, {n_if} results, cold)", timed(cold_v3, args.rounds),
+                 "discovery + key localization")
 
             uplinks = snmp.Config(id="b", host=host.v4, version="v2c", community=agent.community,
                                   interfaces=("eth0", "p0a"))
 
             def run_uplinks() -> None:
-                results = asyncio.run(snmp.probe(uplinks, ProbeContext("b", "snmp", timeout=9)))
+                results = loop.run(snmp.probe(uplinks, ProbeContext("b", "snmp", timeout=9)))
                 assert len(results) == 3, results[0].summary
 
             show("dxagent snmp probe (v2c, 2 named uplinks)", timed(run_uplinks, args.rounds))
@@ -155,7 +208,7 @@ def main() -> None:
             show("snmpbulkwalk ifTable + ifXTable (v3)", timed(lambda: bulkwalk("v3"), args.rounds))
 
             conf = Path(tmp) / "snmp.yml"
-            conf.write_text(exporter_config(agent.community))
+            conf.write_text(exporter_config(agent.community, agent.user, agent.auth_key, agent.priv_key))
             with socket.socket() as probe_port:
                 probe_port.bind(("127.0.0.1", 0))
                 port = probe_port.getsockname()[1]
@@ -170,15 +223,43 @@ def main() -> None:
                 except OSError:
                     time.sleep(0.05)
 
-            def scrape(target: str = host.v4) -> bytes:
-                with urllib.request.urlopen(f"{base}/snmp?target={target}&module=if_numeric", timeout=60) as resp:
+            def scrape(target: str = host.v4, module: str = "if_numeric") -> bytes:
+                with urllib.request.urlopen(f"{base}/snmp?target={target}&module={module}", timeout=60) as resp:
                     return resp.read()
 
-            body = scrape().decode()
-            series = sum(1 for line in body.splitlines() if line.startswith("if"))
-            show("snmp_exporter /snmp?module=if_numeric (v2c)", timed(scrape, args.rounds), f"{series} series")
-            print(f"\nmemory: importing pysnmp adds {pysnmp_kib / 1024:.1f} MiB RSS to dxagent; "
-                  f"snmp_exporter RSS {rss_kib(exporter.pid) / 1024:.1f} MiB")
+            for version, module in (("v2c", "if_numeric"), ("v3", "if_numeric_v3")):
+                body = scrape(module=module).decode()
+                series = sum(1 for line in body.splitlines() if line.startswith("if"))
+                xs = timed(lambda module=module: scrape(module=module), args.rounds)  # type: ignore[misc]
+                show(f"snmp_exporter /snmp?module={module} ({version})", xs, f"{series} series")
+
+            print(f"\nissue #5 (no slower than snmp_exporter), {n_if}-interface probe against the same scrape, "
+                  f"{2 * args.rounds} alternating rounds (both see the same machine load):")
+            for version, module in (("v2c", "if_numeric"), ("v3", "if_numeric_v3")):
+                ours: list[float] = []
+                theirs: list[float] = []
+                pair: list[tuple[list[float], Callable[[], object]]] = [
+                    (ours, probes[version]), (theirs, lambda module=module: scrape(module=module))]  # type: ignore[misc]
+                for i in range(2 * args.rounds):
+                    for xs, fn in (pair if i % 2 else pair[::-1]):
+                        t0 = time.perf_counter()
+                        fn()
+                        xs.append(time.perf_counter() - t0)
+                a, b = statistics.median(ours), statistics.median(theirs)
+                print(f"  {version:<4} dxagent median {a * 1000:6.1f} ms   snmp_exporter median {b * 1000:6.1f} ms   "
+                      f"{'ok' if a <= b else 'SLOWER'}")
+
+            env = dict(os.environ, PYTHONPATH=str(ROOT))
+            got = subprocess.run([sys.executable, "-c", RSS_PROBE, host.v4, agent.community, agent.user,
+                                  agent.auth_key, agent.priv_key], capture_output=True, text=True, env=env)
+            imported, v2c_kib, v3_kib, pysnmp_loaded = got.stdout.split() if got.returncode == 0 else ("?",) * 4
+            print(f"\nmemory: the snmp kind adds {int(imported) / 1024:.1f} MiB RSS when imported, "
+                  f"{int(v2c_kib) / 1024:.1f} MiB after a v2c probe, {int(v3_kib) / 1024:.1f} MiB after a v3 authPriv "
+                  f"probe (cryptography); pysnmp imported: {pysnmp_loaded}")
+            old = subprocess.run([sys.executable, "-c", PYSNMP_RSS], capture_output=True, text=True, env=env)
+            if old.returncode == 0:
+                print(f"        pysnmp + an SnmpEngine (the client before issue #5) added {int(old.stdout) / 1024:.1f} MiB")
+            print(f"        snmp_exporter's whole RSS {rss_kib(exporter.pid) / 1024:.1f} MiB")
 
             print("\nsilent agent (UDP socket that never answers), default settings of each tool:")
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as mute:
@@ -200,6 +281,8 @@ def main() -> None:
                     answer = f"HTTP {exc.code}: {exc.read().decode(errors='replace').strip()[:70]}"
                 print(f"  {'snmp_exporter (5 s x 4 tries)':<44} {time.perf_counter() - t0:6.2f} s  -> {answer}")
         finally:
+            if loop is not None:
+                loop.close()
             if exporter is not None:
                 exporter.terminate()
                 exporter.wait(5)

@@ -1,12 +1,14 @@
 """Benchmark: dxagent's `tls` kind beside prometheus-blackbox-exporter's tcp+TLS /probe, same local target.
 
-Run by hand: `.venv/bin/python bench/bench_tls.py [--probes 400] [--concurrency 16]`.
+Run by hand: `.venv/bin/python bench/bench_tls.py [--probes 400] [--concurrency 16] [--profile]`.
 
 The target is an asyncio TLS server in its own process (so it shares no GIL with dxagent) on
 127.0.0.1, presenting leaf + intermediate from the test PKI (EC P-256). blackbox_exporter (Debian
 binary) runs on a loopback port with one `tcp` module, `tls: true`, verifying against the test root.
 For each tool it prints probes per second sequentially and with N probes in flight, and CPU time
-per probe of the measuring process (dxagent in-process; blackbox: its own process from /proc).
+per probe of the measuring process (dxagent in-process; blackbox: its own process from /proc),
+side by side, plus the target's CPU per probe (the 2-core budget both share). Every probe is a
+new connection and a full handshake. `--profile` runs dxagent's loop under cProfile instead.
 Traffic stays on 127.0.0.1.
 """
 
@@ -56,6 +58,19 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def profile(cfg: Config, n: int, conc: int) -> None:
+    """cProfile of dxagent's probe loop, top functions by own time."""
+    import cProfile
+    import pstats
+
+    asyncio.run(run_dxagent(cfg, 50, conc))
+    prof = cProfile.Profile()
+    prof.enable()
+    asyncio.run(run_dxagent(cfg, n, conc))
+    prof.disable()
+    pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+
+
 async def run_dxagent(cfg: Config, n: int, conc: int) -> tuple[float, float]:
     sem = asyncio.Semaphore(conc)
     bad = 0
@@ -92,6 +107,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--probes", type=int, default=400)
     ap.add_argument("--concurrency", type=int, default=16)
+    ap.add_argument("--profile", action="store_true", help="profile dxagent's probe loop instead")
     args = ap.parse_args()
     binary = shutil.which("prometheus-blackbox-exporter")
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,10 +120,15 @@ def main() -> None:
         try:
             assert target.stdout is not None and target.stdout.readline().strip() == "ready"
             cfg = Config(id="bench", host="127.0.0.1", port=port, server_name="localhost", ca_file=pki.root_pem)
-            rows = []
+            if args.profile:
+                profile(cfg, args.probes, args.concurrency)
+                return
+            ours: dict[int, tuple[float, float, float]] = {}
+            theirs: dict[int, tuple[float, float, float]] = {}
             for conc in (1, args.concurrency):
+                t0 = cpu_of(target.pid)
                 rate, cpu = asyncio.run(run_dxagent(cfg, args.probes, conc))
-                rows.append(("dxagent tls", conc, rate, cpu))
+                ours[conc] = (rate, cpu, (cpu_of(target.pid) - t0) / args.probes * 1000)
             if binary:
                 bb_port = free_port()
                 conf = Path(tmp) / "bb.yml"
@@ -124,14 +145,20 @@ def main() -> None:
                         time.sleep(0.05)
                 url = f"{base}/probe?module=tls&target=127.0.0.1:{port}"
                 for conc in (1, args.concurrency):
+                    t0 = cpu_of(target.pid)
                     rate, cpu = run_blackbox(url, bb.pid, args.probes, conc)
-                    rows.append(("blackbox_exporter tcp+tls", conc, rate, cpu))
+                    theirs[conc] = (rate, cpu, (cpu_of(target.pid) - t0) / args.probes * 1000)
             else:
                 print("prometheus-blackbox-exporter not installed: dxagent figures only")
-            print(f"{args.probes} probes per row, target 127.0.0.1:{port} (leaf + intermediate, EC P-256)")
-            print(f"{'tool':28} {'in flight':>9} {'probes/s':>10} {'CPU ms/probe':>13}")
-            for tool, conc, rate, cpu in rows:
-                print(f"{tool:28} {conc:>9} {rate:>10.0f} {cpu:>13.2f}")
+            print(f"{args.probes} probes per row, target 127.0.0.1:{port} (leaf + intermediate, EC P-256), "
+                  f"{os.cpu_count()} cores\n")
+            print(f"{'in flight':>9} | {'dxagent probes/s':>16} {'CPU ms/probe':>12} {'(target)':>8} | "
+                  f"{'blackbox probes/s':>17} {'CPU ms/probe':>12} {'(target)':>8}")
+            for conc, (rate, cpu, tcpu) in ours.items():
+                b_rate, b_cpu, b_tcpu = theirs.get(conc, (float("nan"),) * 3)
+                print(f"{conc:>9} | {rate:16.0f} {cpu:12.2f} {tcpu:8.2f} | {b_rate:17.0f} {b_cpu:12.2f} {b_tcpu:8.2f}")
+            print("\nCPU = the probing process per probe (dxagent in-process, blackbox_exporter's own process); "
+                  "target = the TLS server's CPU per probe.")
         finally:
             for proc in (bb, target):
                 if proc is not None:

@@ -2,8 +2,8 @@
 
 A kind module defines `Config` (a `dxagent.config.CheckConfig` subclass with
 `kind: Literal["<kind>"]`) and `async def probe(cfg, ctx) -> Result | list[Result]`.
-Modules are imported on first use, and must keep heavy imports (pysnmp, cryptography) inside
-functions, so that an agent without SNMP checks never pays for pysnmp's memory.
+Modules are imported on first use, and must keep heavy imports (cryptography, dnspython, httpx)
+inside functions, so that an agent pays in memory only for the kinds its config uses.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The phases of the `discovery` kind: observe the LAN, merge sightings into devices, persist, report.
 
-Kept apart from `checks/discovery.py` (config, judge, samples) so each stays readable. pysnmp is
-imported only through `checks/_snmpclient.py` and only when `snmp.enabled` is set.
+Kept apart from `checks/discovery.py` (config, judge, samples) so each stays readable. The SNMP
+client (`checks/_snmpclient.py`) is imported only when `snmp.enabled` is set.
 """
 
 from __future__ import annotations
@@ -141,54 +141,25 @@ async def _read_neighbours(found: Found, nets: list[Any], started: float) -> int
 
 
 async def _snmp_all(hosts: list[str], cfg: Config, out: dict[str, dict[str, Any]]) -> None:
-    """HOST-RESOURCES of every live host through one SNMP engine.
+    """HOST-RESOURCES of every live host, at most 32 at a time.
 
-    An engine costs ~100 ms of blocking CPU to build; one per host would stall the event loop
-    (and every other phase's timers) for seconds on a busy LAN, so v2c sessions share one.
+    A session is one UDP socket (our own SNMP client, no engine to build), so each host gets its own.
     """
-    from pysnmp.hlapi.v3arch import asyncio as hl
-
-    engine = hl.SnmpEngine()
     sem = asyncio.Semaphore(32)
     community = cfg.snmp.community.reveal() if cfg.snmp.community else ""
 
     async def one(ip: str) -> None:
         async with sem:
-            info = await snmp_hr(ip, cfg.snmp.port, community, cfg.snmp.timeout, engine=engine)
+            info = await snmp_hr(ip, cfg.snmp.port, community, cfg.snmp.timeout)
             if info is not None:
                 out[ip] = info
 
-    try:
-        await asyncio.gather(*(one(h) for h in hosts))
-    finally:
-        engine.close_dispatcher()
+    await asyncio.gather(*(one(h) for h in hosts))
 
 
-def _session(ip: str, port: int, community: str, timeout: float, engine: Any) -> Any:
-    """A `_snmpclient.Session` (its GET and GETBULK column walk) riding on a shared engine."""
-    from dxagent.checks._snmpclient import Credentials, Session
-
-    class Shared(Session):
-        async def __aenter__(self) -> Session:
-            from pysnmp.hlapi.v3arch import asyncio as hl
-
-            self._hl, self._engine = hl, engine
-            self._auth = hl.CommunityData(community, mpModel=1)
-            self._context = hl.ContextData()
-            self._target = await hl.UdpTransportTarget.create((ip, port), timeout=timeout, retries=0)
-            return self
-
-        async def __aexit__(self, *exc: object) -> None:
-            """The engine belongs to the caller."""
-
-    if engine is None:
-        return Session(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0)
-    return Shared(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0)
-
-
-async def snmp_hr(ip: str, port: int, community: str, timeout: float, engine: Any = None) -> dict[str, Any] | None:
+async def snmp_hr(ip: str, port: int, community: str, timeout: float) -> dict[str, Any] | None:
     """sysDescr/sysName and HOST-RESOURCES (hrSystem, hrStorage, hrProcessorLoad); None if no answer."""
-    from dxagent.checks._snmpclient import SnmpError
+    from dxagent.checks._snmpclient import Credentials, Session, SnmpError
 
     sys_descr, sys_name = (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
     hr = (1, 3, 6, 1, 2, 1, 25)
@@ -196,7 +167,7 @@ async def snmp_hr(ip: str, port: int, community: str, timeout: float, engine: An
     st = (*hr, 2, 3, 1)
     cols = [(*st, 2), (*st, 3), (*st, 4), (*st, 5), (*st, 6), (*hr, 3, 3, 1, 2)]
     try:
-        async with _session(ip, port, community, timeout, engine) as s:
+        async with Session(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0) as s:
             got = await s.get([sys_descr, sys_name])
             if got.get(sys_descr) is None and got.get(sys_name) is None:
                 return None

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from dxagent.checks._httpconn import DirectTransport
 from dxagent.checks._httpjudge import Failure, Measurement, redact_url
 from dxagent.checks._httptrace import (
     BodyReader,
@@ -58,15 +59,16 @@ class RedirectError(Exception):
         self.code = code
 
 
-def _transport(cfg: Config, timeline: Timeline) -> tuple[httpx.AsyncHTTPTransport, TimedBackend]:
+def _transport(cfg: Config, timeline: Timeline) -> tuple[httpx.AsyncBaseTransport, TimedBackend]:
     from dxagent.checks.http import _FAMILY, _ssl_context
 
-    proxy = None
-    if cfg.proxy is not None:
-        auth = (cfg.proxy_auth.username, cfg.proxy_auth.password.reveal()) if cfg.proxy_auth else None
-        proxy = httpx.Proxy(cfg.proxy, auth=auth)
-    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(cfg), http2=cfg.http2, proxy=proxy, trust_env=False,
-                                         retries=0, limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
+    if cfg.proxy is None:
+        backend = TimedBackend(None, timeline, _FAMILY[cfg.ip_family])
+        return DirectTransport(_ssl_context(cfg), backend), backend
+    auth = (cfg.proxy_auth.username, cfg.proxy_auth.password.reveal()) if cfg.proxy_auth else None
+    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(cfg), http2=cfg.http2, proxy=httpx.Proxy(cfg.proxy, auth=auth),
+                                         trust_env=False, retries=0,
+                                         limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
     pool = transport._pool  # httpx offers no public way to pass httpcore a network backend
     backend = TimedBackend(pool._network_backend, timeline, _FAMILY[cfg.ip_family])
     pool._network_backend = backend
@@ -83,14 +85,16 @@ def _auth_headers(cfg: Config) -> dict[str, str]:
 
 
 async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measurement, extra: dict[str, Any],
-                    transport: httpx.AsyncHTTPTransport, backend: TimedBackend) -> None:
+                    transport: httpx.AsyncBaseTransport, backend: TimedBackend) -> None:
     from dxagent.checks.http import _same_origin_or_upgrade
 
     base = httpx.Headers(_BASE_HEADERS)
     base.update(cfg.headers)
     origin = _parsed(cfg.url)
     secret_headers = _auth_headers(cfg)
-    extensions = {"trace": timeline.trace, "timeout": httpx.Timeout(ctx.timeout).as_dict()}
+    # No per-operation timeouts: each would equal ctx.timeout, so the one asyncio.timeout in run() always fires
+    # first (with the same classification), and every read and write would pay for a timer it never needs.
+    extensions = {"trace": timeline.trace}
     cookies: httpx.Cookies | None = None  # kept along one redirect chain (a login that sets a cookie, then redirects)
     async with transport:
         url, method, body = origin, cfg.method, cfg.body

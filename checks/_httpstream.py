@@ -1,17 +1,22 @@
-"""An httpcore network stream on plain asyncio streams, for the `http` kind's direct connections.
+"""An httpcore network stream straight on a non-blocking socket, for the `http` kind's direct connections.
 
-Why not httpcore's anyio stream: every read and write there goes through an anyio cancel scope
-and attribute lookups, and its TLS layer runs OpenSSL's memory BIO from Python record by record.
-Profiling one probe loop on loopback (bench/bench_http.py) put those layers at about a fifth of
-the probe's CPU. asyncio's StreamReader/StreamWriter and its native `start_tls` do the same work
-with less Python per byte. Errors are mapped to httpcore's exception types exactly as the anyio
-stream maps them (`raise httpcore.X(exc) from exc`), so `_httpflow.classify` sees the same chain,
-including the `ssl.SSLError` a failed handshake raises.
+Why not httpcore's anyio stream or asyncio's streams: both put layers of Python between the
+socket and h11. anyio wraps every read and write in a cancel scope and runs OpenSSL's memory BIO
+from Python record by record; asyncio's `start_tls` runs its SSL protocol (asyncio/sslproto.py,
+pure Python in 3.11) on every record, builds the `getpeercert()` dict after each handshake and
+waits for a close_notify exchange. Profiling the https probe loop (bench/bench_http.py --profile)
+put those layers at about a third of the probe's CPU. Here the socket itself is the stream: a read
+is one `recv` (OpenSSL's `SSL_read` for TLS) and, only when nothing is there, one wait for
+readability through the event loop's selector; the handshake is `SSLSocket.do_handshake()` driven
+the same way. Errors are mapped to httpcore's exception types exactly as the other streams map
+them (`raise httpcore.X(exc) from exc`), so `_httpflow.classify` sees the same chain, including
+the `ssl.SSLError` a failed handshake raises.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 from typing import Any
@@ -19,95 +24,150 @@ from typing import Any
 import httpcore
 from httpcore._utils import is_socket_readable
 
-__all__ = ["AsyncioStream", "connect"]
+__all__ = ["SocketStream", "connect"]
 
-_READ_LIMIT = 65536
+_WOULD_BLOCK = (BlockingIOError, InterruptedError)
 
 
-class AsyncioStream(httpcore.AsyncNetworkStream):
-    """httpcore.AsyncNetworkStream over an asyncio StreamReader/StreamWriter pair."""
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():  # the waiter may have been cancelled (timeout) before the selector fired
+        fut.set_result(None)
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._reader = reader
-        self._writer = writer
+
+async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, write: bool, timeout: float | None) -> None:
+    """Wait until the socket is readable (or writable): the only place a stream yields to the loop."""
+    fd = sock.fileno()
+    fut = loop.create_future()
+    if write:
+        loop.add_writer(fd, _wake, fut)
+    else:
+        loop.add_reader(fd, _wake, fut)
+    try:
+        if timeout is None:  # the flow's one asyncio.timeout bounds the whole probe
+            await fut
+        else:
+            async with asyncio.timeout(timeout):
+                await fut
+    finally:
+        if write:
+            loop.remove_writer(fd)
+        else:
+            loop.remove_reader(fd)
+
+
+class SocketStream(httpcore.AsyncNetworkStream):
+    """httpcore.AsyncNetworkStream over a connected non-blocking socket (plain, or TLS after start_tls)."""
+
+    def __init__(self, sock: socket.socket, peer: Any, loop: asyncio.AbstractEventLoop) -> None:
+        self._sock = sock
+        self._peer = peer
+        self._loop = loop
 
     async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        sock = self._sock
         try:
-            if timeout is None:
-                return await self._reader.read(max_bytes)
-            async with asyncio.timeout(timeout):
-                return await self._reader.read(max_bytes)
+            while True:
+                try:
+                    return sock.recv(max_bytes)
+                except (*_WOULD_BLOCK, ssl.SSLWantReadError):
+                    await _ready(self._loop, sock, False, timeout)
+                except ssl.SSLWantWriteError:  # renegotiation or a key update wants to send first
+                    await _ready(self._loop, sock, True, timeout)
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(exc) from exc
         except OSError as exc:  # reset, or an ssl.SSLError from the TLS layer
             raise httpcore.ReadError(exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if not buffer:
-            return
+        sock = self._sock
+        view = memoryview(buffer)
         try:
-            self._writer.write(buffer)
-            if timeout is None:
-                await self._writer.drain()
-            else:
-                async with asyncio.timeout(timeout):
-                    await self._writer.drain()
+            while view:
+                try:
+                    view = view[sock.send(view):]
+                except (*_WOULD_BLOCK, ssl.SSLWantWriteError):
+                    await _ready(self._loop, sock, True, timeout)  # OpenSSL wants the same buffer again: kept as is
+                except ssl.SSLWantReadError:
+                    await _ready(self._loop, sock, False, timeout)
         except TimeoutError as exc:
             raise httpcore.WriteTimeout(exc) from exc
-        except (OSError, RuntimeError) as exc:  # RuntimeError: write on a closed transport
+        except OSError as exc:
             raise httpcore.WriteError(exc) from exc
 
     async def aclose(self) -> None:
-        self._writer.close()  # no wait for close_notify's answer: the probe has what it needs
+        sock = self._sock
+        if isinstance(sock, ssl.SSLSocket) and sock.fileno() >= 0:
+            # A polite close_notify, sent without waiting for the server's (what the probe needs is in hand).
+            with contextlib.suppress(OSError, ValueError):
+                sock.unwrap()
+        sock.close()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                         timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+        sock = self._sock
         try:
-            async with asyncio.timeout(timeout):
-                # The outer timeout bounds the handshake; asyncio's own default (60 s) never fires first.
-                await self._writer.start_tls(ssl_context, server_hostname=server_hostname,
-                                             ssl_handshake_timeout=max(timeout or 60.0, 1.0) + 1.0)
+            tls = ssl_context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    await _ready(self._loop, tls, False, timeout)
+                except ssl.SSLWantWriteError:
+                    await _ready(self._loop, tls, True, timeout)
         except TimeoutError as exc:
-            self._writer.close()
+            tls.close()
             raise httpcore.ConnectTimeout(exc) from exc
-        except (OSError, EOFError) as exc:  # ssl.SSLError is an OSError; EOF: closed mid-handshake
-            self._writer.close()
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
+            # Classified like asyncio's start_tls reported it: the connection closed mid-handshake.
+            tls.close()
+            closed = ConnectionResetError("server closed the connection during the TLS handshake")
+            raise httpcore.ConnectError(closed) from closed
+        except OSError as exc:  # ssl.SSLError (verification included) is an OSError
+            tls.close()
             raise httpcore.ConnectError(exc) from exc
         except BaseException:
-            self._writer.close()
+            tls.close()
             raise
-        return self
+        return SocketStream(tls, self._peer, self._loop)
 
     def get_extra_info(self, info: str) -> Any:
+        sock = self._sock
         if info == "ssl_object":
-            return self._writer.get_extra_info("ssl_object")
-        if info == "client_addr":
-            return self._writer.get_extra_info("sockname")
+            return sock if isinstance(sock, ssl.SSLSocket) else None
         if info == "server_addr":
-            return self._writer.get_extra_info("peername")
+            return self._peer
+        if info == "client_addr":
+            with contextlib.suppress(OSError):
+                return sock.getsockname()
+            return None
         if info == "socket":
-            return self._writer.get_extra_info("socket")
+            return sock
         if info == "is_readable":
-            sock = self._writer.get_extra_info("socket")
-            return sock is None or is_socket_readable(sock)
+            return sock.fileno() < 0 or is_socket_readable(sock)
         return None
 
 
-async def connect(addr: str, port: int, timeout: float | None) -> AsyncioStream:
-    """Connect to an IP address (no resolver step: the caller resolved it) and wrap the socket.
+async def connect(addr: str, port: int, timeout: float | None) -> SocketStream:
+    """Connect to an IP address (no resolver step: the caller resolved it).
 
     Raises httpcore.ConnectTimeout / ConnectError like httpcore's own backends.
     """
     loop = asyncio.get_running_loop()
-    sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        async with asyncio.timeout(timeout):
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if timeout is None:
             await loop.sock_connect(sock, (addr, port))
-        reader = asyncio.StreamReader(limit=_READ_LIMIT, loop=loop)
-        protocol = asyncio.StreamReaderProtocol(reader, loop=loop)
-        transport, _ = await loop.create_connection(lambda: protocol, sock=sock)
+        else:
+            async with asyncio.timeout(timeout):
+                await loop.sock_connect(sock, (addr, port))
     except TimeoutError:
         sock.close()
         raise httpcore.ConnectTimeout(f"connect to {addr}:{port} timed out") from None
@@ -117,4 +177,4 @@ async def connect(addr: str, port: int, timeout: float | None) -> AsyncioStream:
     except BaseException:
         sock.close()
         raise
-    return AsyncioStream(reader, asyncio.StreamWriter(transport, protocol, reader, loop))
+    return SocketStream(sock, (addr, port), loop)

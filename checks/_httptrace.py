@@ -12,6 +12,7 @@ to gigabytes. We read raw bytes and decompress with `max_length`, never past `ma
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import html
 import ipaddress
@@ -103,7 +104,7 @@ class ResolveError(OSError):
 class TimedBackend(httpcore.AsyncNetworkBackend):
     """httpcore network backend that times DNS and TCP connect separately (see module docstring)."""
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend, timeline: Timeline, family: int) -> None:
+    def __init__(self, inner: httpcore.AsyncNetworkBackend | None, timeline: Timeline, family: int) -> None:
         self.inner = inner
         self.timeline = timeline
         self.family = family
@@ -138,7 +139,7 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         error: BaseException | None = None
         for addr in addresses:  # in resolver order, like socket.create_connection
             try:
-                if local_address is None and not socket_options:
+                if self.inner is None or (local_address is None and not socket_options):
                     stream = await _httpstream.connect(addr, port, timeout)
                 else:
                     stream = await self.inner.connect_tcp(addr, port, timeout, local_address, socket_options)
@@ -157,10 +158,12 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        if self.inner is None:
+            raise httpcore.ConnectError("unix sockets are not probed")
         return await self.inner.connect_unix_socket(path, timeout, socket_options)
 
     async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+        await (asyncio.sleep(seconds) if self.inner is None else self.inner.sleep(seconds))
 
 
 @dataclasses.dataclass
@@ -228,23 +231,24 @@ def html_title(text: str) -> str | None:
     return title[:200] or None
 
 
-def cert_not_after(ssl_object: ssl.SSLObject | None) -> float | None:
-    """The peer leaf certificate's not-after (Unix time), cheaply: the verified dict, else parse the DER."""
+def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | None:
+    """The peer leaf certificate's not-after (Unix time), read from its DER (verified or not).
+
+    Walking the DER to the validity costs a fraction of `getpeercert()`'s dict and strptime
+    (bench/bench_http.py --profile); the dates are the same (tests/checks/test_tls.py).
+    """
     if ssl_object is None:
         return None
     try:
-        info = ssl_object.getpeercert()
-        if info and info.get("notAfter"):
-            return float(ssl.cert_time_to_seconds(str(info["notAfter"])))
         der = ssl_object.getpeercert(binary_form=True)
     except (ValueError, ssl.SSLError):
         return None
     if not der:
         return None
-    from dxagent.checks._x509 import load_der  # unverified (insecure_skip_verify) connections only
+    from dxagent.checks._x509 import validity
 
     try:
-        return load_der(der).not_after
+        return validity(der)[1]
     except ValueError:
         return None
 

@@ -15,7 +15,7 @@ valid" are still named wherever they occur alongside another problem.
 
 from __future__ import annotations
 
-import asyncio
+import _ssl
 import contextlib
 import dataclasses
 import os
@@ -23,9 +23,10 @@ import re
 import ssl
 import time
 import warnings
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from dxagent.checks._x509 import Cert, load_any
+from dxagent.checks._x509 import Cert, load_der
 
 __all__ = ["Handshake", "context", "handshake", "server_hello", "place_error", "ssl_error_text", "system_trust",
            "trust_stamp"]
@@ -184,14 +185,24 @@ def ssl_error_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _chain(obj: ssl.SSLObject, name: str) -> list[Cert]:
+def _chain(obj: ssl.SSLObject, name: str, parsed: dict[bytes, Cert] | None = None) -> list[Cert]:
+    """The chain as Certs; `parsed` (DER → Cert, this handshake's only) spares parsing a certificate twice."""
     method = getattr(obj, name, None) or getattr(obj._sslobj, name)  # type: ignore[attr-defined]  # public in 3.13
-    return [load_any(c) for c in method() or []]
+    out = []
+    for c in method() or []:
+        der = c.public_bytes(_ssl.ENCODING_DER)
+        cert = parsed.get(der) if parsed is not None else None
+        if cert is None:
+            cert = load_der(der)
+            if parsed is not None:
+                parsed[der] = cert
+        out.append(cert)
+    return out
 
 
-async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, sni: str | None,
+async def handshake(recv: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]], sni: str | None,
                     ctx: ssl.SSLContext) -> Handshake:
-    """Run a TLS client handshake over the streams; ssl.SSLError (not verification) and OSError propagate."""
+    """Run a TLS client handshake over `recv`/`send` (socket or streams); ssl.SSLError (not verification) and OSError propagate."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
     hello = bytearray()
@@ -200,8 +211,7 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
     async def flush() -> None:
         data = outgoing.read()
         if data:
-            writer.write(data)
-            await writer.drain()
+            await send(data)
 
     while True:
         try:
@@ -209,7 +219,7 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
             break
         except ssl.SSLWantReadError:
             await flush()
-            data = await reader.read(65536)
+            data = await recv()
             if not data:
                 raise ConnectionResetError("server closed the connection during the TLS handshake") from None
             if len(hello) < _HELLO_BYTES:
@@ -218,7 +228,8 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         except ssl.SSLCertVerificationError as exc:
             failed = exc
             break
-    chain = _chain(obj, "get_unverified_chain")
+    parsed: dict[bytes, Cert] = {}
+    chain = _chain(obj, "get_unverified_chain", parsed)
     name, _, bits = obj.cipher() or ("", "", None)
     if failed is None:
         version, errors = obj.version() or "", []
@@ -228,7 +239,7 @@ async def handshake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, 
         version, suite = server_hello(bytes(hello)) or ("", 0)
         if not name and suite:
             name, bits = _cipher(ctx, suite)
-        errors = place_error(failed.verify_code, _chain(obj, "get_verified_chain"), chain, time.time())
+        errors = place_error(failed.verify_code, _chain(obj, "get_verified_chain", parsed), chain, time.time())
     with contextlib.suppress(OSError):
         await flush()  # our Finished and close_notify, or the alert that says why we stopped
     return Handshake(chain, errors, version, name, bits)

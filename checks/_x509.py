@@ -11,14 +11,14 @@ here verifies anything. `tests/checks/test_x509.py` compares every field with cr
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from typing import Any
 
-__all__ = ["Cert", "Name", "load_der", "load_any"]
+__all__ = ["Cert", "Name", "load_any", "load_der", "validity"]
 
 _SEQ, _SET, _INT, _BOOL, _OID, _OCTETS, _BITS = 0x30, 0x31, 0x02, 0x01, 0x06, 0x04, 0x03
 _UTCTIME, _GENTIME = 0x17, 0x18
@@ -83,6 +83,7 @@ def _expect(item: tuple[int, int, int], tag: int) -> tuple[int, int, int]:
     return item
 
 
+@functools.lru_cache(maxsize=256)  # a few dozen OIDs recur in every certificate; a bounded memo of a pure function
 def _oid(raw: bytes) -> str:
     parts, value = [], 0
     for byte in raw:
@@ -103,9 +104,22 @@ def _time(tag: int, raw: bytes) -> float:
     elif tag != _GENTIME:
         raise ValueError("validity is neither UTCTime nor GeneralizedTime")
     text = text.split(".")[0]
-    when = dt.datetime(int(text[0:4]), int(text[4:6]), int(text[6:8]), int(text[8:10]), int(text[10:12]),
-                       int(text[12:14] or 0))
-    return float(calendar.timegm(when.timetuple()))
+    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+    dt.date(year, month, day)  # ValueError for an impossible date, as datetime() raised
+    hour, minute, second = int(text[8:10]), int(text[10:12]), int(text[12:14] or 0)
+    if not (hour < 24 and minute < 60 and second < 60):
+        raise ValueError("time out of range")
+    return float(_days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second)
+
+
+def _days_from_civil(y: int, m: int, d: int) -> int:
+    """Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm): timegm without the tuple."""
+    y -= m <= 2
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * (m + (-3 if m > 2 else 9)) + 2) // 5 + d - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
 
 
 @dataclasses.dataclass(frozen=True)
@@ -270,6 +284,28 @@ def load_der(der: bytes) -> Cert:
         raise ValueError("truncated certificate structure") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"undecodable text in certificate: {exc.reason}") from None
+
+
+def validity(der: bytes) -> tuple[float, float]:
+    """(not_before, not_after) of a DER certificate, walking only to its validity.
+
+    For the `http` kind, which reports the leaf's expiry on every https probe and needs nothing
+    else: a fraction of `load_der`, and of `getpeercert()`'s dict plus strptime.
+    """
+    try:
+        _, start, end = _expect(_tlv(der, 0, len(der)), _SEQ)
+        _, pos, end = _expect(_tlv(der, start, end), _SEQ)  # tbsCertificate
+        tag, _, after = _tlv(der, pos, end)
+        if tag == 0xA0:  # explicit version
+            pos = after
+        for _ in range(3):  # serial, signature algorithm, issuer
+            pos = _tlv(der, pos, end)[2]
+        _, pos, end = _expect(_tlv(der, pos, end), _SEQ)
+        before = _tlv(der, pos, end)
+        after_ = _tlv(der, before[2], end)
+        return _time(before[0], der[before[1]:before[2]]), _time(after_[0], der[after_[1]:after_[2]])
+    except (IndexError, UnicodeDecodeError):
+        raise ValueError("truncated certificate structure") from None
 
 
 def load_any(cert: Any) -> Cert:

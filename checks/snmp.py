@@ -2,13 +2,14 @@
 
 One result for the device (reachable, uptime, restart) plus one per selected interface (target
 `host/ifName`), so a down uplink is its own line and its own alert. Rates (bits/s, errors/s)
-come from counter deltas between runs, kept in `ctx.state`. pysnmp is imported only when the
-probe runs (see `_snmpclient`), so agents without SNMP checks do not pay its memory.
+come from counter deltas between runs, kept in `ctx.state`. The wire protocol (BER, SNMPv3 USM)
+is our own small client in `_snmpclient`/`_snmpber`/`_snmpusm`; see docs/architecture.md for why.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import re
 import socket
 import time
@@ -183,13 +184,22 @@ def judge_interface(iface: ifmib.Interface, rates: ifmib.Rates | None,
     return status, (Reason.THRESHOLD if problems else None), problems
 
 
+def _literal(host: str) -> list[tuple[object, ...]] | None:
+    try:
+        return [(0, 0, 0, "", (str(ipaddress.ip_address(host)), 0))]
+    except ValueError:
+        return None
+
+
 async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
     target = cfg.target_label()
     loop = asyncio.get_running_loop()
     deadline = time.monotonic() + ctx.timeout
     phase = "dns"
     try:
-        infos = await asyncio.wait_for(loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM), ctx.timeout)
+        # An IP literal needs no resolver thread (most router checks name the router by address).
+        infos = _literal(cfg.host) or await asyncio.wait_for(
+            loop.getaddrinfo(cfg.host, cfg.port, type=socket.SOCK_DGRAM), ctx.timeout)
     except (socket.gaierror, UnicodeError) as exc:
         return [device_failure(ctx, cfg, target, "dns", str(exc.args[-1]) if exc.args else str(exc))]
     except TimeoutError:

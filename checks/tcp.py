@@ -98,13 +98,18 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     family, _, _, _, addr = infos[0]
     remaining = max(0.05, ctx.timeout - dns_s)
     t1 = time.monotonic()
+    # A bare non-blocking socket and `sock_connect` under `asyncio.timeout` (no extra task, no
+    # transport or stream objects): most tcp checks only connect, and the daemon runs hundreds.
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setblocking(False)
     try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(addr[0], addr[1], family=family), remaining
-        )
+        async with asyncio.timeout(remaining):
+            await loop.sock_connect(sock, addr)
     except TimeoutError:
+        sock.close()
         return _timeout(ctx, cfg, target, "connect")
     except OSError as exc:
+        sock.close()
         refused = isinstance(exc, ConnectionRefusedError)
         return ctx.result(
             Status.CRIT,
@@ -117,19 +122,25 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
             samples=[Sample.of("tcp_connect_success", 0)],
             details={"address": addr[0]},
         )
+    except BaseException:  # cancelled (the runner's hard timeout): never leak the socket
+        sock.close()
+        raise
     connect_s = time.monotonic() - t1
     samples = [Sample.of("tcp_connect_success", 1), Sample.of("tcp_connect_seconds", connect_s)]
     details: dict[str, object] = {"address": addr[0], "dns_seconds": round(dns_s, 6)}
-    try:
-        if cfg.send is not None or cfg.expect is not None:
+    if cfg.send is None and cfg.expect is None:
+        sock.close()
+    else:
+        reader, writer = await asyncio.open_connection(sock=sock)
+        try:
             outcome = await _converse(cfg, ctx, reader, writer, remaining - connect_s, details)
             if outcome is not None:
                 status, summary, reason = outcome
                 return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
                                   hint=t("The service answered, but not as expected: check what runs on the port.",
                                          "Dịch vụ có trả lời nhưng không như mong đợi: kiểm tra dịch vụ trên cổng."))
-    finally:
-        writer.close()
+        finally:
+            writer.close()
     status, reason = judge(cfg, connect_s)
     return ctx.result(
         status,

@@ -11,6 +11,7 @@ needs to see its dates. One handshake does both: OpenSSL verifies against the sy
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import os
 import socket
@@ -206,21 +207,34 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                        "Khai báo trong `ca_file` một tệp PEM chứa chứng chỉ CA và có quyền đọc."))
     try:
         async with asyncio.timeout(ctx.timeout):
-            infos = await loop.getaddrinfo(cfg.host, cfg.port, family=_FAMILY[cfg.ip_family], type=socket.SOCK_STREAM)
-            family, _, _, _, addr = infos[0]
+            family, addr = await _resolve(loop, cfg)
             details["address"] = addr[0]
             phase = "connect"
-            reader, writer = await asyncio.open_connection(addr[0], addr[1], family=family)
-            try:
-                if cfg.starttls != "none":
+            if cfg.starttls == "none":  # the socket itself: no stream objects for a handshake and a close
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
+                    await loop.sock_connect(sock, addr)
+                    phase = "tls"
+                    t0 = time.monotonic()
+                    hs = await _tlsclient.handshake(functools.partial(loop.sock_recv, sock, 65536),
+                                                    functools.partial(loop.sock_sendall, sock), _sni(cfg), sslctx)
+                    handshake_s = time.monotonic() - t0
+                finally:
+                    sock.close()
+            else:
+                reader, writer = await asyncio.open_connection(addr[0], addr[1], family=family)
+                try:
                     phase = "starttls"
                     details["banner"] = (await _starttls(cfg.starttls, reader, writer))[:200]
-                phase = "tls"
-                t0 = time.monotonic()
-                hs = await _tlsclient.handshake(reader, writer, _sni(cfg), sslctx)
-                handshake_s = time.monotonic() - t0
-            finally:
-                writer.close()
+                    phase = "tls"
+                    t0 = time.monotonic()
+                    hs = await _tlsclient.handshake(functools.partial(reader.read, 65536), functools.partial(_send, writer),
+                                                    _sni(cfg), sslctx)
+                    handshake_s = time.monotonic() - t0
+                finally:
+                    writer.close()
     except TimeoutError:
         return _fail(ctx, target, Reason.TIMEOUT, phase, details,
                      t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=phase),
@@ -249,6 +263,26 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                      t("Check that the service listens on the port and the firewall allows it.",
                        "Kiểm tra dịch vụ có nghe trên cổng và tường lửa cho phép."))
     return _report(cfg, ctx, target, hs, handshake_s, details)
+
+
+async def _resolve(loop: asyncio.AbstractEventLoop, cfg: Config) -> tuple[int, tuple[Any, ...]]:
+    """(family, socket address) to connect to; an IP literal of the wanted family skips the resolver's thread."""
+    try:
+        ip = ipaddress.ip_address(cfg.host.strip("[]"))
+    except ValueError:
+        pass
+    else:
+        family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+        if cfg.ip_family == "any" or _FAMILY[cfg.ip_family] == family:
+            return family, ((str(ip), cfg.port) if ip.version == 4 else (str(ip), cfg.port, 0, 0))
+    infos = await loop.getaddrinfo(cfg.host, cfg.port, family=_FAMILY[cfg.ip_family], type=socket.SOCK_STREAM)
+    family, _, _, _, addr = infos[0]
+    return family, addr
+
+
+async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
+    writer.write(data)
+    await writer.drain()
 
 
 def _is_ip(name: str) -> bool:

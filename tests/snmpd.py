@@ -22,25 +22,72 @@ API::
     agent.stop()
 
 `snmpd_agent` is a ready pytest fixture (module scope) that skips when snmpd is missing. Extra
-snmpd.conf lines (views, sysName, more users) go in `extra_config`.
+snmpd.conf lines (views, sysName) go in `extra_config`; more v3 users in `users`:
+
+    users = v3_user_matrix()                          # every auth × priv combination snmpd supports
+    with running_snmpd(tmp_path, users=users) as agent: ...
+
+    # An independent SNMPv3 implementation as the agent (pysnmp's command responder), for the
+    # protocols Net-SNMP lacks (3DES) and as a cross-check of our USM crypto:
+    with running_pysnmp_agent(users) as (host, port): ...
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-__all__ = ["SnmpAgent", "start_snmpd", "running_snmpd", "skip_unless_snmpd", "free_udp_port", "snmpd_agent"]
+__all__ = ["SnmpAgent", "start_snmpd", "running_snmpd", "skip_unless_snmpd", "free_udp_port", "snmpd_agent",
+           "V3User", "v3_user_matrix", "running_pysnmp_agent", "SNMPD_AUTH", "SNMPD_PRIV"]
 
 SNMPD = shutil.which("snmpd") or "/usr/sbin/snmpd"
+
+# dxagent's protocol spellings → Net-SNMP's (snmpd.conf createUser and the -a/-x options).
+SNMPD_AUTH = {"MD5": "MD5", "SHA": "SHA", "SHA224": "SHA-224", "SHA256": "SHA-256", "SHA384": "SHA-384",
+              "SHA512": "SHA-512"}
+SNMPD_PRIV = {"DES": "DES", "AES": "AES", "AES192": "AES-192", "AES256": "AES-256", "AES192C": "AES192C",
+              "AES256C": "AES256C"}   # Net-SNMP 5.9 has no 3DES: running_pysnmp_agent covers it
+
+
+@dataclasses.dataclass(frozen=True)
+class V3User:
+    """One SNMPv3 user, protocols in dxagent's spelling (see SNMPD_AUTH/SNMPD_PRIV)."""
+
+    name: str
+    level: str = "authPriv"
+    auth_protocol: str = "SHA"
+    auth_key: str = "dxtest-auth-key"
+    priv_protocol: str = "AES"
+    priv_key: str = "dxtest-priv-key"
+
+    def snmpd_lines(self) -> str:
+        """createUser + rouser for snmpd.conf (the user may read everything at exactly its level)."""
+        if self.level == "noAuthNoPriv":
+            return f"createUser {self.name}\nrouser {self.name} noauth\n"
+        line = f"createUser {self.name} {SNMPD_AUTH[self.auth_protocol]} {self.auth_key}"
+        if self.level == "authNoPriv":
+            return f"{line}\nrouser {self.name} auth\n"
+        return f"{line} {SNMPD_PRIV[self.priv_protocol]} {self.priv_key}\nrouser {self.name} priv\n"
+
+
+def v3_user_matrix() -> list[V3User]:
+    """An authPriv user for every auth × priv pair snmpd supports, plus noAuthNoPriv and authNoPriv users."""
+    users = [V3User(f"u-{a.lower()}-{p.lower()}", "authPriv", a, f"auth-{a}-pass", p, f"priv-{p}-pass")
+             for a in SNMPD_AUTH for p in SNMPD_PRIV]
+    users.append(V3User("u-noauth", "noAuthNoPriv"))
+    users += [V3User(f"u-{a.lower()}-nopriv", "authNoPriv", a, f"auth-{a}-only") for a in ("MD5", "SHA512")]
+    return users
 
 
 def skip_unless_snmpd() -> None:
@@ -97,7 +144,8 @@ class SnmpAgent:
 
 def start_snmpd(workdir: Path, *, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None,
                 community: str = "dxtest-ro-community", user: str = "dxtest", auth_key: str = "dxtest-auth-key",
-                priv_key: str = "dxtest-priv-key", extra_config: str = "", timeout: float = 10.0) -> SnmpAgent:
+                priv_key: str = "dxtest-priv-key", extra_config: str = "", users: Sequence[V3User] = (),
+                timeout: float = 10.0) -> SnmpAgent:
     """Start snmpd with its own config under `workdir` and wait until it serves requests.
 
     The v2c community and the v3 user are read-only; the agent listens on `host` only (loopback,
@@ -120,7 +168,8 @@ def start_snmpd(workdir: Path, *, host: str = "127.0.0.1", port: int | None = No
             f"createUser {user} SHA {auth_key} AES {priv_key}\n"
             f"rouser {user} priv\n"
             "sysLocation dxagent test lab\n"
-            f"{extra_config}\n"
+            + "".join(u.snmpd_lines() for u in users)
+            + f"{extra_config}\n"
         )
         log = workdir / "snmpd.log"
         argv = [SNMPD, "-f", "-Lo", "-C", "-m", "", "-I", "-smux", "-c", str(conf_dir / "snmpd.conf")]
@@ -160,3 +209,64 @@ def snmpd_agent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SnmpAgent]
     skip_unless_snmpd()
     with running_snmpd(tmp_path_factory.mktemp("snmpd")) as agent:
         yield agent
+
+
+_PYSNMP_AGENT = """
+import json, sys
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config, engine
+from pysnmp.entity.rfc3413 import cmdrsp, context
+
+host, port, users = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3])
+AUTH = {"MD5": config.USM_AUTH_HMAC96_MD5, "SHA": config.USM_AUTH_HMAC96_SHA,
+        "SHA224": config.USM_AUTH_HMAC128_SHA224, "SHA256": config.USM_AUTH_HMAC192_SHA256,
+        "SHA384": config.USM_AUTH_HMAC256_SHA384, "SHA512": config.USM_AUTH_HMAC384_SHA512}
+PRIV = {"DES": config.USM_PRIV_CBC56_DES, "3DES": config.USM_PRIV_CBC168_3DES, "AES": config.USM_PRIV_CFB128_AES,
+        "AES192": config.USM_PRIV_CFB192_AES_BLUMENTHAL, "AES256": config.USM_PRIV_CFB256_AES_BLUMENTHAL,
+        "AES192C": config.USM_PRIV_CFB192_AES, "AES256C": config.USM_PRIV_CFB256_AES}
+e = engine.SnmpEngine()
+config.add_transport(e, udp.DOMAIN_NAME, udp.UdpTransport().open_server_mode((host, port)))
+for u in users:
+    config.add_v3_user(e, u["name"], AUTH[u["auth_protocol"]], u["auth_key"], PRIV[u["priv_protocol"]], u["priv_key"])
+    config.add_vacm_user(e, 3, u["name"], "authPriv", (1, 3, 6, 1, 2, 1), (1, 3, 6, 1, 2, 1))
+ctx = context.SnmpContext(e)
+cmdrsp.GetCommandResponder(e, ctx)
+cmdrsp.NextCommandResponder(e, ctx)
+cmdrsp.BulkCommandResponder(e, ctx)
+e.transport_dispatcher.job_started(1)
+print("ready", flush=True)
+e.open_dispatcher()
+"""
+
+
+@contextlib.contextmanager
+def running_pysnmp_agent(users: Sequence[V3User], host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
+    """pysnmp's own command responder with `users` (authPriv), on loopback; stopped on exit.
+
+    Why: an SNMPv3 agent that shares no code with our client, for protocols snmpd does not have
+    (3DES) and as a second opinion on every key extension. Skips when pysnmp is not installed.
+    """
+    try:
+        import pysnmp  # noqa: F401
+    except ImportError:
+        pytest.skip("needs pysnmp (the test extra) for an independent SNMPv3 agent")
+    port = free_udp_port(host)
+    spec = json.dumps([dataclasses.asdict(u) for u in users])
+    proc = subprocess.Popen([sys.executable, "-c", _PYSNMP_AGENT, host, str(port), spec],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if b"ready" not in line:
+            raise RuntimeError(f"pysnmp agent did not start: {line + proc.stdout.read(2000)!r}")
+        out = proc.stdout
+        threading.Thread(target=lambda: out.read(), daemon=True).start()   # drain: a chatty child never blocks
+        time.sleep(0.1)   # open_dispatcher runs right after the print
+        yield host, port
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

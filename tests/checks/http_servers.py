@@ -147,6 +147,11 @@ async def stall_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
     await asyncio.sleep(3600)
 
 
+async def close_after_hello(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read the client's first flight (a TLS ClientHello) and hang up without a word."""
+    await reader.read(65536)
+
+
 async def stall_response(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Read the request, then never answer."""
     await _read_request(reader)

@@ -27,7 +27,7 @@ def raw() -> Iterator[dict[str, int]]:
     servers = hs.RawServers()
     ports = {name: servers.add(getattr(hs, name)) for name in
              ("stall_forever", "stall_response", "trickle_body", "redirect_loop", "big_body", "huge_header",
-              "gzip_bomb")}
+              "gzip_bomb", "close_after_hello")}
     yield ports
     servers.close()
 
@@ -51,6 +51,43 @@ def test_tls_handshake_never_completes(raw: dict[str, int]) -> None:
     assert r.status == Status.CRIT and r.reason == Reason.TIMEOUT and r.details["phase"] == "tls", r.summary
     assert "timeout in phase tls" in r.summary.en and "bắt tay TLS" in r.summary.vi
     assert took < 2 + SLACK
+
+
+def test_connection_closed_during_the_tls_handshake(raw: dict[str, int]) -> None:
+    r, took = run_one(cfg("hello", f"https://127.0.0.1:{raw['close_after_hello']}/"))
+    assert r.status == Status.CRIT and r.reason == Reason.TLS and r.details["phase"] == "tls", r.summary
+    assert r.details["error"] == "handshake" and "closed during the TLS handshake" in r.summary.en
+    assert took < 2 + SLACK
+
+
+def test_no_socket_outlives_its_probe(raw: dict[str, int], tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every way a probe can end (answer, redirect chain, timeouts, TLS failure) closes its connections."""
+    import gc
+    import warnings
+
+    import psutil
+
+    def open_sockets() -> int:  # client ends only: the hostile servers in this process keep theirs open
+        servers = {srv.port, *raw.values()}
+        return sum(1 for c in psutil.Process().net_connections("tcp") if c.raddr and c.raddr.port in servers
+                   and c.status != psutil.CONN_TIME_WAIT)
+
+    pki = TestPKI(tmp_path_factory.mktemp("pki-fd"))
+    with serve_https(pki.leaf(), None) as srv:
+        checks = [cfg("ok", srv.url, ca_file=str(pki.root_pem)), cfg("bad-ca", srv.url),
+                  cfg("loop", f"http://127.0.0.1:{raw['redirect_loop']}/loop", max_redirects=3),
+                  cfg("stall", f"http://127.0.0.1:{raw['stall_response']}/", timeout="1s"),
+                  cfg("hello", f"https://127.0.0.1:{raw['close_after_hello']}/"),
+                  cfg("tls-stall", f"https://127.0.0.1:{raw['stall_forever']}/", timeout="1s")]
+        aio.run(Runner().run_all(checks))  # warm-up: imports, CA store
+        before = open_sockets()
+        with warnings.catch_warnings(record=True) as caught:  # a socket left to the garbage collector warns
+            warnings.simplefilter("always", ResourceWarning)
+            results = aio.run(Runner().run_all(checks))
+            gc.collect()
+        assert [r.status for r in results][:1] == [Status.OK] and all(r.status == Status.CRIT for r in results[1:])
+        assert open_sockets() == before
+        assert not [w for w in caught if issubclass(w.category, ResourceWarning) and "socket" in str(w.message)]
 
 
 def test_server_never_answers(raw: dict[str, int]) -> None:

@@ -515,3 +515,24 @@ async def test_cross_check_with_blackbox_exporter(pki: TestPKI, tmp_path: Path) 
                 assert "probe_ssl_earliest_cert_expiry" not in bb_ver, name  # the gap we close
                 assert sample(ours, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
 
+
+
+def test_validity_reader_agrees_with_the_full_reader_and_openssl(pki: TestPKI) -> None:
+    """The http kind reads only the dates of the leaf (`_x509.validity`): they must be the full reader's,
+    and the dates OpenSSL's own decoder gives, for the system roots and odd test certificates alike."""
+    import glob
+
+    from dxagent.checks._x509 import load_der, validity
+
+    ders = [ssl.PEM_cert_to_DER_cert(Path(p).read_text()) for p in sorted(glob.glob("/etc/ssl/certs/*.pem"))[:60]]
+    ders += [ssl.PEM_cert_to_DER_cert(Path(leaf.cert).read_text())
+             for leaf in (pki.leaf(filename="v1"), pki.leaf(days_left=-3, filename="v2"),
+                          pki.leaf(self_signed=True, filename="v3"), pki.leaf(key_type="rsa", filename="v4"))]
+    for der in ders:
+        cert = load_der(der)
+        assert validity(der) == (cert.not_before, cert.not_after)
+    leaf = pki.leaf(filename="v5")
+    decoded = ssl._ssl._test_decode_cert(str(leaf.cert))  # type: ignore[attr-defined]  # OpenSSL's view of the file
+    assert validity(ssl.PEM_cert_to_DER_cert(Path(leaf.cert).read_text()))[1] == ssl.cert_time_to_seconds(decoded["notAfter"])
+    with pytest.raises(ValueError):
+        validity(ders[0][:40])

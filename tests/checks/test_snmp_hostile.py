@@ -1,0 +1,175 @@
+"""Hostile and broken SNMP agents: garbage, wrong request ids, oversized lengths, floods, agents
+that never advance or never end, tooBig forever. The probe must end with a clear result within
+its time bound, and the client must never hang, crash or grow without bound.
+
+The agents are real UDP servers on loopback (a thread answering with crafted datagrams).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from dxagent.checks import _snmpber as ber
+from dxagent.checks import snmp
+from dxagent.checks._snmpclient import Credentials, Session, SnmpError
+from dxagent.model import Reason, Status
+from dxagent.probe import ProbeContext
+
+Handler = Callable[[bytes], list[bytes]]
+SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
+IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+
+
+@contextlib.contextmanager
+def agent(handler: Handler) -> Iterator[int]:
+    """A loopback UDP 'agent' sending `handler(request)` datagrams back for each request."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(65535)
+            except (TimeoutError, OSError):
+                continue
+            for reply in handler(data):
+                with contextlib.suppress(OSError):
+                    sock.sendto(reply, peer)
+
+    thread = threading.Thread(target=serve, daemon=True, name="hostile-snmp-agent")
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+
+
+def _respond(request: bytes, varbinds: Callable[[ber.Pdu], list[ber.VarBind]], *, rid_delta: int = 0,
+             error_status: int = 0) -> bytes:
+    _, community, pdu = ber.decode_v2c(request)
+    return ber.encode_v2c(community, ber.encode_pdu(ber.RESPONSE, pdu.request_id + rid_delta, error_status, 0,
+                                                    varbinds(pdu)))
+
+
+def _echo(pdu: ber.Pdu) -> list[ber.VarBind]:
+    return [(oid, ber.OCTET_STRING, b"x") for oid, _, _ in pdu.varbinds]
+
+
+def _probe(port: int, version: str = "v2c") -> tuple[list[object], float]:
+    fields: dict[str, object] = ({"community": "public"} if version == "v2c" else
+                                 {"user": "u", "auth_key": "hostile-auth", "priv_key": "hostile-priv"})
+    cfg = snmp.Config(id="h", host="127.0.0.1", port=port, version=version, request_timeout=0.3, request_retries=1,
+                      **fields)  # type: ignore[arg-type]
+    t0 = time.monotonic()
+    results = asyncio.run(snmp.probe(cfg, ProbeContext("h", "snmp", timeout=2.5)))
+    return list(results), time.monotonic() - t0
+
+
+HOSTILE: dict[str, Handler] = {
+    "garbage": lambda req: [random.Random(len(req)).randbytes(300)],
+    "wrong request-id": lambda req: [_respond(req, _echo, rid_delta=1)],
+    "oversized length": lambda req: [b"\x30\x84\x7f\xff\xff\xff\x02\x01\x01" + bytes(100)],
+    "5-byte length": lambda req: [b"\x30\x85\x01\x00\x00\x00\x00" + bytes(50)],
+    "truncated": lambda req: [_respond(req, _echo)[:-3]],
+    "wrong community": lambda req: [_respond(req, _echo).replace(b"public", b"PUBLIC")],
+    "a request, not a response": lambda req: [req],
+    "flood of garbage": lambda req: [random.Random(i).randbytes(1 + i % 1400) for i in range(400)]
+                                    + [_respond(req, _echo, rid_delta=i) for i in range(1, 100)],
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_hostile_agent_ends_in_a_timeout_within_the_bound(name: str, version: str) -> None:
+    handler = HOSTILE[name]
+
+    def safe(req: bytes) -> list[bytes]:
+        try:
+            return handler(req)
+        except ber.BerError:      # v3 requests are not v2c: send garbage of the same kind instead
+            return [random.Random(len(req)).randbytes(200), b"\x30\x84\x7f\xff\xff\xff" + bytes(60)]
+
+    with agent(safe) as port:
+        [r], elapsed = _probe(port, version)
+    assert (r.status, r.reason) == (Status.CRIT, Reason.TIMEOUT), r.summary.en   # type: ignore[attr-defined]
+    assert "no answer from the SNMP agent in 0.6 s" in r.summary.en              # type: ignore[attr-defined]
+    assert 0.6 - 0.05 <= elapsed < 0.6 + 0.6, elapsed     # (retries + 1) × timeout, not extended by the flood
+
+
+def test_answer_after_a_flood_is_still_taken() -> None:
+    def handler(req: bytes) -> list[bytes]:
+        noise = [random.Random(i).randbytes(40 + i) for i in range(200)]
+        return [*noise, _respond(req, lambda p: [(o, ber.OCTET_STRING, b"edge-1") for o, _, _ in p.varbinds])]
+
+    with agent(handler) as port:
+        async def get() -> object:
+            async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
+                               timeout=1.0, retries=0) as s:
+                return await s.get([SYS_NAME])
+
+        assert asyncio.run(get()) == {SYS_NAME: b"edge-1"}
+
+
+def _walk(port: int, max_rows: int = 10000, reps: int = 10) -> tuple[dict[tuple[int, ...], object], int]:
+    async def run() -> tuple[dict[tuple[int, ...], object], int]:
+        async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
+                           timeout=0.5, retries=0) as s:
+            table = await s.walk_columns([IF_DESCR], max_repetitions=reps, max_rows=max_rows)
+            return table[IF_DESCR], s.requests
+
+    return asyncio.run(run())
+
+
+def test_non_advancing_agent_ends_the_column() -> None:
+    with agent(lambda req: [_respond(req, lambda p: [(o, ber.OCTET_STRING, b"same") for o, _, _ in p.varbinds] * 10)]) as port:
+        rows, requests = _walk(port)
+    assert rows == {} and requests == 1
+
+
+def test_endless_table_is_bounded_by_max_rows() -> None:
+    def endless(p: ber.Pdu) -> list[ber.VarBind]:
+        [(oid, _, _)] = p.varbinds
+        last = oid[len(IF_DESCR)] if len(oid) > len(IF_DESCR) else 0
+        return [((*IF_DESCR, last + k), ber.OCTET_STRING, b"if") for k in range(1, p.error_index + 1)]
+
+    with agent(lambda req: [_respond(req, endless)]) as port:
+        rows, requests = _walk(port, max_rows=95)
+    assert 95 <= len(rows) < 105 and requests == 10
+
+
+def test_too_big_forever_halves_then_fails_clearly() -> None:
+    with agent(lambda req: [_respond(req, lambda p: [], error_status=1)]) as port, pytest.raises(SnmpError) as err:
+        _walk(port, reps=8)
+    assert (err.value.kind, err.value.detail) == ("protocol", "agent answered error tooBig at index 0")
+
+
+def test_exceptions_and_end_of_view_are_none_and_end_the_walk() -> None:
+    def handler(req: bytes) -> list[bytes]:
+        _, _, pdu = ber.decode_v2c(req)
+        if pdu.tag == ber.GET:
+            return [_respond(req, lambda p: [(p.varbinds[0][0], ber.NO_SUCH_OBJECT, None),
+                                             (p.varbinds[1][0], ber.NO_SUCH_INSTANCE, None)])]
+        return [_respond(req, lambda p: [((*IF_DESCR, 1), ber.OCTET_STRING, b"lo"),
+                                         ((*IF_DESCR, 2), ber.END_OF_MIB_VIEW, None)])]
+
+    with agent(handler) as port:
+        async def run() -> tuple[object, object]:
+            async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
+                               timeout=0.5, retries=0) as s:
+                return await s.get([SYS_NAME, (*SYS_NAME[:-1], 6, 0)]), await s.walk_columns([IF_DESCR], 2)
+
+        got, table = asyncio.run(run())
+    assert got == {SYS_NAME: None, (*SYS_NAME[:-1], 6, 0): None}
+    assert table == {IF_DESCR: {(1,): b"lo"}}
