@@ -164,13 +164,10 @@ def _field_path(loc: tuple[str | int, ...]) -> str:
     return out
 
 
-_NOISE = re.compile(r"^(function-(after|before|plain|wrap)\[.*\]|json-or-python\[.*\]|union\[.*\]|tagged-union\[.*\])$")
-
-
 def _problems(exc: ValidationError, src: yamlsrc.Source, prefix: tuple[str | int, ...]) -> list[Problem]:
     out = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = prefix + tuple(p for p in err["loc"] if not (isinstance(p, str) and _NOISE.match(p)))
+        loc = prefix + tuple(err["loc"])
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
