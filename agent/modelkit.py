@@ -50,22 +50,26 @@ def ConfigDict(**settings: Any) -> dict[str, Any]:  # pydantic's spelling
 class _Decorator:
     """A `field_validator`/`model_validator` in a class body; attribute access still gives the function."""
 
-    __slots__ = ("fields", "func", "kind", "mode")
+    __slots__ = ("check_fields", "fields", "func", "kind", "mode")
 
-    def __init__(self, func: Any, kind: str, mode: str, fields: tuple[str, ...] = ()) -> None:
+    def __init__(self, func: Any, kind: str, mode: str, fields: tuple[str, ...] = (), check_fields: bool = True) -> None:
         if mode not in ("before", "after"):
             raise TypeError(f"modelkit implements mode 'before' and 'after', not {mode!r}")
         if (kind == "field" or mode == "before") and not isinstance(func, (classmethod, staticmethod)):
             func = classmethod(func)
-        self.func, self.kind, self.mode, self.fields = func, kind, mode, fields
+        self.func, self.kind, self.mode, self.fields, self.check_fields = func, kind, mode, fields, check_fields
 
     def __get__(self, obj: Any, owner: type | None = None) -> Any:
         return self.func.__get__(obj, owner)
 
 
 def field_validator(*fields: str, mode: str = "after", check_fields: bool | None = None) -> Callable[[Any], Any]:
-    """Validate the named fields with a classmethod `(cls, value[, info])`, before or after their type."""
-    return lambda func: _Decorator(func, "field", mode, fields)
+    """Validate the named fields with a classmethod `(cls, value[, info])`, before or after their type.
+
+    A name that is not a field is an error when the class is first used, unless `check_fields=False`
+    (a base class validating a field its subclasses define).
+    """
+    return lambda func: _Decorator(func, "field", mode, fields, check_fields is not False)
 
 
 def model_validator(*, mode: str) -> Callable[[Any], Any]:
@@ -113,7 +117,7 @@ class _Schema:
             self.fields.append(_Field(name, info, run))
         for attr, dec in decorators.items():
             missing = [f for f in dec.fields if f != "*" and f not in self.model_fields]
-            if missing:
+            if missing and dec.check_fields:
                 raise TypeError(f"{cls.__name__}.{attr} validates unknown field(s) {', '.join(missing)}")
         self.keys = {f.key for f in self.fields} | ({f.name for f in self.fields} if self.by_name else set())
         before = [dec.func.__get__(None, cls) for dec in decorators.values() if dec.kind == "model" and dec.mode == "before"]

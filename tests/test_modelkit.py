@@ -16,6 +16,7 @@ import math
 import subprocess
 import sys
 import types
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -392,3 +393,56 @@ def test_runtime_imports_neither_pydantic_nor_pydantic_core() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_core')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+class _Early(modelkit.BaseModel):
+    """Refers to a model defined below: annotations are resolved on first use, not at class creation."""
+
+    later: _Later | None = None
+    many: tuple[_Later, ...] = ()
+
+
+class _Later(modelkit.BaseModel):
+    x: int = 1
+
+
+def test_forward_references_resolve_on_first_use() -> None:
+    e = _Early.model_validate({"later": {"x": "2"}, "many": [{}, {"x": 3}]})
+    assert e.later == _Later(x=2) and [m.x for m in e.many] == [1, 3]
+
+
+def test_a_validator_for_an_unknown_field_fails_on_first_use_unless_told() -> None:
+    class Typo(modelkit.BaseModel):
+        name: str = ""
+
+        @modelkit.field_validator("nmae")
+        @classmethod
+        def _check(cls, v: str) -> str:
+            return v
+
+    with pytest.raises(TypeError, match="unknown field"):
+        Typo()
+
+    class Base(modelkit.BaseModel):
+        @modelkit.field_validator("port", check_fields=False)
+        @classmethod
+        def _check(cls, v: int) -> int:
+            return v + 1
+
+    class Sub(Base):
+        port: int = 0
+
+    assert Sub(port="1").port == 2 and Base().model_dump() == {}
+
+
+def test_unsupported_settings_and_annotations_are_refused() -> None:
+    with pytest.raises(TypeError, match="strict"):
+        modelkit.ConfigDict(strict=True)
+    with pytest.raises(TypeError, match="unknown constraint"):
+        modelkit.Field(multiple_of=2)
+
+    class Odd(modelkit.BaseModel):
+        x: typing.Callable[[], int] | None = None
+
+    with pytest.raises(TypeError, match="does not support"):
+        Odd()
