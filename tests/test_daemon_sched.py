@@ -96,3 +96,15 @@ async def test_shutdown_is_bounded_with_a_stubborn_probe(tmp_path: Path, monkeyp
     daemon.stop()
     assert await asyncio.wait_for(task, 10) == 0
     assert time.monotonic() - t0 < 3.5  # grace (1 s) + flush, not the probe's 6 s
+
+
+async def test_memory_trim_job_is_scheduled_and_runs(tmp_path: Path) -> None:
+    """The trim job returns freed heap to the OS (glibc) and must be harmless wherever it runs."""
+    cfg = load_text(config(tmp_path, "  - {id: quick, kind: slow, seconds: 0, interval: 1s, timeout: 1s}\n"))
+    daemon = Daemon(cfg)
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(0.5)
+    assert daemon.scheduler is not None and daemon.scheduler._aps.get_job("trim") is not None
+    await daemon._trim_memory()  # no exception, also where malloc_trim is missing
+    daemon.stop()
+    assert await asyncio.wait_for(task, 15) == 0
