@@ -19,8 +19,9 @@ __all__ = ["serve_udp"]
 
 
 @contextlib.contextmanager
-def serve_udp(handler: Callable[[bytes, Any], bytes | None], host: str = "127.0.0.1") -> Iterator[int]:
-    """Answer each datagram with `handler(data, peer)`; yield the bound port; stop on exit."""
+def serve_udp(handler: Callable[[bytes, Any], bytes | list[bytes] | None], host: str = "127.0.0.1") -> Iterator[int]:
+    """Answer each datagram with `handler(data, peer)` (one reply, several, or None for silence);
+    yield the bound port; stop on exit."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM)
     sock.bind((host, 0))
     sock.settimeout(0.2)
@@ -33,9 +34,9 @@ def serve_udp(handler: Callable[[bytes, Any], bytes | None], host: str = "127.0.
             except (TimeoutError, OSError):
                 continue
             reply = handler(data, peer)
-            if reply is not None:
+            for datagram in [reply] if isinstance(reply, bytes) else reply or []:
                 with contextlib.suppress(OSError):
-                    sock.sendto(reply, peer)
+                    sock.sendto(datagram, peer)
 
     thread = threading.Thread(target=serve, daemon=True, name="udp-test-server")
     thread.start()

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -22,6 +20,7 @@ from dxagent.checks import snmp
 from dxagent.checks._snmpclient import Credentials, Session, SnmpError
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
+from tests.udpserver import serve_udp
 
 Handler = Callable[[bytes], list[bytes]]
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
@@ -31,29 +30,8 @@ IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 @contextlib.contextmanager
 def agent(handler: Handler) -> Iterator[int]:
     """A loopback UDP 'agent' sending `handler(request)` datagrams back for each request."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                data, peer = sock.recvfrom(65535)
-            except (TimeoutError, OSError):
-                continue
-            for reply in handler(data):
-                with contextlib.suppress(OSError):
-                    sock.sendto(reply, peer)
-
-    thread = threading.Thread(target=serve, daemon=True, name="hostile-snmp-agent")
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
+    with serve_udp(lambda data, _peer: handler(data)) as port:
+        yield port
 
 
 def _respond(request: bytes, varbinds: Callable[[ber.Pdu], list[ber.VarBind]], *, rid_delta: int = 0,
