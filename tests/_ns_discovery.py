@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import netns
+from snmpd import stop_process
 
 __all__ = ["StubDns", "listen", "start_snmpd", "stop", "DROP_ECHO"]
 
@@ -98,10 +99,5 @@ def start_snmpd(host: netns.Host, folder: Path, community: str = "public") -> su
 
 def stop(proc: subprocess.Popen[bytes] | None) -> None:
     """Stop a process started above (by its own pid) and reap it."""
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    if proc is not None:
+        stop_process(proc)

@@ -133,13 +133,18 @@ class SnmpAgent:
         return (self.workdir / "snmpd.log").read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
+
+
+def stop_process(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s, and reap: no test leaves an agent running."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
 
 
 def start_snmpd(workdir: Path, *, host: str = "127.0.0.1", port: int | None = None, netns: str | None = None,
@@ -264,9 +269,4 @@ def running_pysnmp_agent(users: Sequence[V3User], host: str = "127.0.0.1") -> It
         time.sleep(0.1)   # open_dispatcher runs right after the print
         yield host, port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc)
