@@ -233,7 +233,10 @@ class _Webhook(_Channel):
         _Redact.prefixes.add(f"{parts.scheme}://{parts.netloc}")
 
     async def send(self, doc: dict[str, Any]) -> None:
-        import httpx
+        from dxagent.leanimport import lean_http
+
+        with lean_http():  # in the daemon: no httpx CLI, no h2
+            import httpx
 
         hook = self.hook
         if self.client is None:

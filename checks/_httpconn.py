@@ -21,6 +21,7 @@ import httpx
 from httpx._transports.default import AsyncResponseStream, map_httpcore_exceptions  # httpx's own mapping
 
 from dxagent.checks._httptrace import TimedBackend
+from dxagent.leanimport import http2_connection
 
 __all__ = ["DirectTransport"]
 
@@ -61,7 +62,7 @@ class DirectTransport(httpx.AsyncBaseTransport):
             timeline.end("tls")
             ssl_object = stream.get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
-                return httpcore.AsyncHTTP2Connection(origin, stream)
+                return http2_connection()(origin, stream)  # h2 is imported on first use (dxagent.leanimport)
         conn = httpcore.AsyncHTTP11Connection(origin, stream)
         conn._state_lock = _NO_LOCK  # type: ignore[assignment]  # were it renamed, httpcore's own lock stays: slower, still right
         return conn

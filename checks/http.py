@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from dxagent.checks._httpjudge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import ByteSize, Secret
+from dxagent.leanimport import lean_http
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
 from dxagent.modelkit import AfterValidator, BeforeValidator, Field, model_validator
@@ -236,7 +237,8 @@ def _same_origin_or_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
-    from dxagent.checks import _httpflow
+    with lean_http():  # the first import of httpx: without its CLI, and without h2 until a check asks
+        from dxagent.checks import _httpflow
 
     timeline, m, extra = await _httpflow.run(cfg, ctx)
     verdict = judge(cfg, m)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -354,6 +356,40 @@ def test_http2(pki: TestPKI) -> None:
     assert r.status == Status.OK, r.summary
     assert samples(r)["http_version"] == 2 and r.details["http_version"] == "HTTP/2"
     assert r.details["title"] == "h2 portal"
+
+
+def test_h2_and_the_httpx_cli_are_imported_only_when_an_http2_probe_needs_them(pki: TestPKI) -> None:
+    """dxagent.leanimport: a fresh daemon-like process probes over HTTP/1.1 without loading h2 or
+    httpx's CLI; a check that offers HTTP/2 then gets h2 and speaks it."""
+    leaf = pki.leaf(filename="h2lean")
+    servers = hs.RawServers()
+    code = (
+        "import json, sys\n"
+        "from dxagent import aio\n"
+        "from dxagent.checks.http import Config\n"
+        "from dxagent.runner import Runner\n"
+        "def probe(**kw):\n"
+        "    (r,) = aio.run(Runner().run_all([Config(id='p', interval='1m', timeout='5s', **kw)]))\n"
+        "    return r.status.name, r.details.get('http_version')\n"
+        "def loaded():\n"
+        "    return sorted(m for m in sys.modules if m.split('.')[0] in ('h2', 'hpack', 'hyperframe', 'pygments', 'rich')"
+        " or m == 'httpx._main')\n"
+        "one = probe(url=sys.argv[1], ca_file=sys.argv[3])\n"
+        "before = loaded()\n"
+        "two = probe(url=sys.argv[2], ca_file=sys.argv[3], http2=True)\n"
+        "print(json.dumps([one, before, two, 'h2' in sys.modules]))\n"
+    )
+    try:
+        h2 = servers.add(hs.h2_handler, hs.server_context(str(leaf.chain), str(leaf.key), ["h2"]))
+        with serve_https(leaf) as h1:
+            out = subprocess.run([sys.executable, "-c", code, h1.url, f"https://127.0.0.1:{h2}/", str(pki.root_pem)],
+                                 capture_output=True, text=True, timeout=60)
+    finally:
+        servers.close()
+    assert out.returncode == 0, out.stderr
+    one, before, two, h2_loaded = json.loads(out.stdout)
+    assert one == ["OK", "HTTP/1.1"] and before == [], (one, before)
+    assert two == ["OK", "HTTP/2"] and h2_loaded, (one, two)
 
 
 def test_through_a_proxy_with_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
