@@ -256,8 +256,9 @@ class Daemon(HttpApi):
             return
         runner = self.runner
         results = await runner.run(cfg)
-        if self.checks.get(check_id) != cfg:
-            return  # reloaded meanwhile: the old config's results are not the truth any more
+        current = self.checks.get(check_id)
+        if current is not cfg and current != cfg:  # identity first: comparing models field by field costs
+            return  # reloaded meanwhile with another config: its results are not the truth any more
         before = {r.target: r.status for r in self.latest.get(check_id)}
         self.latest.update(results)
         if self.notifier is not None:

@@ -7,6 +7,7 @@ protocol is not needed. STARTTLS and certificates belong to the `tls` kind.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import re
 import socket
@@ -66,14 +67,20 @@ _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_IN
 
 def _literal(cfg: Config) -> list[tuple[Any, ...]] | None:
     """An IP literal needs no resolver: skipping the executor round-trip saves the daemon real CPU."""
+    return _literal_addr(cfg.host, cfg.port, cfg.ip_family)
+
+
+@functools.lru_cache(maxsize=4096)
+def _literal_addr(host: str, port: int, ip_family: str) -> list[tuple[Any, ...]] | None:
+    """Parsed once per target (a daemon probes the same ones every interval); callers only read the list."""
     try:
-        ip = ipaddress.ip_address(cfg.host)
+        ip = ipaddress.ip_address(host)
     except ValueError:
         return None
     family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-    if _FAMILY[cfg.ip_family] not in (socket.AF_UNSPEC, family):
+    if _FAMILY[ip_family] not in (socket.AF_UNSPEC, family):
         return None  # let getaddrinfo report the family mismatch as it always did
-    return [(family, socket.SOCK_STREAM, 0, "", (str(ip), cfg.port))]
+    return [(family, socket.SOCK_STREAM, 0, "", (str(ip), port))]
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
