@@ -27,16 +27,18 @@ class _CompatRequest(urllib.request.Request):
         self._encoding = headers.encoding
 
     def add_unredirected_header(self, key: str, val: str) -> None:
+        """Also set it on our request, replacing a header of that name in place (httpx.Headers.__setitem__)."""
         super().add_unredirected_header(key, val)
-        name = key.encode(self._encoding)
-        kept = [h for h in self._ours.headers if h[0].lower() != name.lower()]
-        at = next((i for i, h in enumerate(self._ours.headers) if h[0].lower() == name.lower()), None)
-        item = (name, val.encode(self._encoding))
-        if at is None:
-            kept.append(item)
-        else:
-            kept.insert(sum(1 for h in self._ours.headers[:at] if h[0].lower() != name.lower()), item)
-        self._ours.headers[:] = kept
+        item = (key.encode(self._encoding), val.encode(self._encoding))
+        out: list[tuple[bytes, bytes]] = []
+        for header in self._ours.headers:
+            if header[0].lower() != item[0].lower():
+                out.append(header)
+            elif item not in out:
+                out.append(item)
+        if item not in out:
+            out.append(item)
+        self._ours.headers[:] = out
 
 
 class _CompatResponse:

@@ -113,11 +113,12 @@ def prepare_headers(headers: Headers, method: str, url: URL, body: bytes | None)
 class ResponseHeaders:
     """Response headers with httpx.Headers' reading rules (see module docstring); names are case-insensitive."""
 
-    __slots__ = ("_encoding", "raw")
+    __slots__ = ("_by_name", "_encoding", "raw")
 
     def __init__(self, raw: Headers) -> None:
         self.raw = raw
         self._encoding: str | None = None
+        self._by_name: dict[bytes, list[bytes]] | None = None
 
     @property
     def encoding(self) -> str:
@@ -134,15 +135,22 @@ class ResponseHeaders:
                 break
         return self._encoding
 
+    def _values(self, name: str) -> list[bytes] | None:
+        if self._by_name is None:  # built once: a probe asks for about ten names
+            self._by_name = {}
+            for key, value in self.raw:
+                self._by_name.setdefault(key.lower(), []).append(value)
+        return self._by_name.get(name.lower().encode(self.encoding))
+
     def get(self, name: str, default: str | None = None) -> str | None:
+        values = self._values(name)
+        if not values:
+            return default
         enc = self.encoding
-        key = name.lower().encode(enc)
-        values = [v.decode(enc) for k, v in self.raw if k.lower() == key]
-        return ", ".join(values) if values else default
+        return values[0].decode(enc) if len(values) == 1 else ", ".join(v.decode(enc) for v in values)
 
     def __contains__(self, name: str) -> bool:
-        key = name.lower().encode(self.encoding)
-        return any(k.lower() == key for k, _ in self.raw)
+        return bool(self._values(name))
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
