@@ -1,6 +1,7 @@
 """Benchmark: dxagent's `http` kind beside prometheus-blackbox-exporter's /probe, same local target, same run.
 
-Run by hand: `.venv/bin/python bench/bench_http.py [--probes 500] [--concurrency 16] [--profile https]`.
+Run by hand: `.venv/bin/python bench/bench_http.py [--probes 500] [--concurrency 16] [--profile https]
+[--baseline OTHER/.venv/bin/python] [--memory]`.
 
 The target is a small asyncio HTTP server in its own process (so it competes with neither tool for
 a GIL), serving plain http and https (test PKI, EC P-256) on 127.0.0.1. blackbox_exporter (the
@@ -16,6 +17,11 @@ Each dxagent probe opens a new connection and does a full TLS handshake like bla
 keep-alive across probes, no session resumption). `--profile http|https` instead runs dxagent's
 probe loop (16 in flight) under cProfile and prints where its Python time goes, per package and
 per function: the figures behind docs/checks/http.md's notes on the remaining gap.
+dxagent's probe loop runs in a child process of the given interpreter, so `--baseline PYTHON`
+(another checkout's venv, e.g. a `git worktree` of main) adds that version's rows to the same run.
+`--memory` instead starts a fresh interpreter per version that imports what the daemon imports for
+the http kind, runs one http and one https probe through the runner, and prints its RSS and which
+HTTP packages it loaded (issue #3).
 Traffic stays on 127.0.0.1.
 """
 
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import statistics
@@ -82,7 +89,10 @@ def profile(cfg: Config, n: int, conc: int) -> None:
             groups["C: " + func.split(" of ")[0].strip("<>{}")] += own
             continue
         parts = Path(path).parts
-        pkg = next((p for p in ("h11", "httpcore", "httpx", "asyncio", "anyio", "ssl.py") if p in parts), None)
+        # a third-party package by its folder under site-packages (a checkout's own path may contain "h11")
+        site = parts[parts.index("site-packages") + 1:] if "site-packages" in parts else ()
+        pkg = next((p for p in ("h11", "httpcore", "httpx", "anyio") if site[:1] == (p,)), None)
+        pkg = pkg or next((p for p in ("asyncio", "ssl.py") if p in parts and not site), None)
         groups[pkg or ("dxagent " + Path(path).name if "checks" in parts or "agent" in parts else Path(path).name)] += own
     total = sum(groups.values())
     print(f"own time per package, {n} probes ({conc} in flight; cProfile roughly doubles Python's share):")
@@ -90,6 +100,44 @@ def profile(cfg: Config, n: int, conc: int) -> None:
         print(f"  {own / total * 100:5.1f}%  {own / n * 1e6:7.1f} us/probe  {name}")
     print()
     stats.sort_stats("tottime").print_stats(25)
+
+
+MEMORY_CHILD = textwrap.dedent("""
+    import gc, json, sys
+    def rss():
+        for line in open("/proc/self/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    start = rss()
+    from dxagent import aio
+    from dxagent.runner import Runner
+    base = rss()
+    from dxagent.checks.http import Config
+    imported = rss()
+    def probe(url, **kw):
+        (r,) = aio.run(Runner().run_all([Config(id="m", interval="1m", timeout="5s", url=url, **kw)]))
+        assert r.status.name == "OK", r.summary
+    probe(sys.argv[1])
+    after_http = rss()
+    probe(sys.argv[2], ca_file=sys.argv[3])
+    gc.collect()
+    after_https = rss()
+    loaded = sorted({m.split(".")[0] for m in sys.modules} & {"httpx", "httpcore", "anyio", "sniffio", "idna", "h11", "h2"})
+    print(json.dumps([start, base, imported, after_http, after_https, loaded]))
+""")
+
+
+def child(args: argparse.Namespace) -> None:
+    """`--child`: the dxagent cells of one interpreter, as JSON on stdout (see module docstring)."""
+    cfg = Config.model_validate({"id": "bench", "kind": "http", "url": args.child[0], "timeout": "5s",
+                                 "ca_file": args.child[1] or None})
+    print(json.dumps([asyncio.run(bench_dxagent(cfg, args.probes, conc)) for conc in (1, args.concurrency)]))
+
+
+def run_child(python: str, url: str, ca: str, args: argparse.Namespace) -> list[tuple[float, float, float]]:
+    out = subprocess.run([python, __file__, "--child", url, ca, "--probes", str(args.probes),
+                          "--concurrency", str(args.concurrency)], capture_output=True, text=True, check=True)
+    return [tuple(cell) for cell in json.loads(out.stdout)]  # type: ignore[misc]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -176,7 +224,14 @@ def main() -> None:
     ap.add_argument("--probes", type=int, default=500, help="probes per measurement")
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--profile", choices=("http", "https"), help="profile dxagent's probe loop instead")
+    ap.add_argument("--baseline", metavar="PYTHON", help="also run dxagent's cells with this interpreter's dxagent")
+    ap.add_argument("--memory", action="store_true", help="RSS of a fresh daemon-like process after http/https probes")
+    ap.add_argument("--child", nargs=2, metavar=("URL", "CA"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    versions = {"this": sys.executable, **({"baseline": args.baseline} if args.baseline else {})}
     binary = shutil.which("prometheus-blackbox-exporter")
     if binary is None:
         sys.exit("prometheus-blackbox-exporter not found: apt-get install prometheus-blackbox-exporter")
@@ -203,6 +258,9 @@ def main() -> None:
     rows = []
     try:
         assert target.stdout is not None and target.stdout.readline().strip() == "ready"
+        if args.memory:
+            memory(versions, f"http://127.0.0.1:{http_port}/", f"https://127.0.0.1:{https_port}/", str(pki.root_pem))
+            return
         if args.profile:
             port = http_port if args.profile == "http" else https_port
             profile(Config.model_validate({"id": "bench", "kind": "http", "url": f"{args.profile}://127.0.0.1:{port}/",
@@ -211,24 +269,36 @@ def main() -> None:
         asyncio.run(_wait_healthy(bb_port))
         for scheme, port, module in (("http", http_port, "http_2xx"), ("https", https_port, "https_2xx")):
             url = f"{scheme}://127.0.0.1:{port}/"
-            cfg = Config.model_validate({"id": "bench", "kind": "http", "url": url, "timeout": "5s",
-                                         "ca_file": str(pki.root_pem) if scheme == "https" else None})
-            for conc in (1, args.concurrency):
-                ours = asyncio.run(bench_dxagent(cfg, args.probes, conc))
+            ca = str(pki.root_pem) if scheme == "https" else ""
+            cells = {name: run_child(python, url, ca, args) for name, python in versions.items()}
+            for i, conc in enumerate((1, args.concurrency)):
                 theirs = asyncio.run(bench_blackbox(bb_port, bb.pid, url, module, args.probes, conc))
-                rows.append((scheme, conc, ours, theirs))
+                for name in versions:
+                    rows.append((scheme if len(versions) == 1 else f"{scheme} {name}", conc, cells[name][i], theirs))
     finally:
         for proc in (bb, target):
             proc.terminate()
             proc.wait(5)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.probes} probes per cell against a local target on 127.0.0.1 ({os.cpu_count()} cores)\n")
-    print(f"{'target':6} {'conc':>4} | {'dxagent probes/s':>16} {'mean total ms':>13} {'CPU ms/probe':>12} | "
+    print(f"{'target':14} {'conc':>4} | {'dxagent probes/s':>16} {'mean total ms':>13} {'CPU ms/probe':>12} | "
           f"{'blackbox probes/s':>17} {'mean total ms':>13} {'CPU ms/probe':>12} {'(caller)':>8}")
     for scheme, conc, (o_rate, o_total, o_cpu), (b_rate, b_total, b_cpu, b_caller) in rows:
-        print(f"{scheme:6} {conc:>4} | {o_rate:16.0f} {o_total * 1000:13.2f} {o_cpu * 1000:12.2f} | "
+        print(f"{scheme:14} {conc:>4} | {o_rate:16.0f} {o_total * 1000:13.2f} {o_cpu * 1000:12.2f} | "
               f"{b_rate:17.0f} {b_total * 1000:13.2f} {b_cpu * 1000:12.2f} {b_caller * 1000:8.2f}")
     print("\nmean total = the time each tool reports for one probe; CPU = the probing process per probe.")
+
+
+def memory(versions: dict[str, str], http_url: str, https_url: str, ca: str) -> None:
+    print("fresh interpreter: RSS (MiB) at start, after dxagent.runner, after dxagent.checks.http, after one http "
+          "probe, after one https probe\n")
+    print(f"{'version':10} {'start':>6} {'runner':>6} {'import':>6} {'http':>6} {'https':>6} {'kind adds':>9}  loaded")
+    for name, python in versions.items():
+        runs = [json.loads(subprocess.run([python, "-c", MEMORY_CHILD, http_url, https_url, ca], capture_output=True,
+                                          text=True, check=True).stdout) for _ in range(3)]
+        cols = [statistics.median(run[i] for run in runs) for i in range(5)]
+        print(f"{name:10} " + " ".join(f"{c:6.1f}" for c in cols) + f" {cols[4] - cols[1]:9.1f}  {' '.join(runs[0][5])}")
+    print("\nkind adds = after the https probe minus after dxagent.runner (median of 3 fresh processes)")
 
 
 if __name__ == "__main__":

@@ -1,29 +1,64 @@
-"""The `http` kind's direct connections: httpcore connections per origin, without httpcore's pool.
+"""httpcore's side of the `http` kind, for the requests that go through httpx (HTTP/2 offered, or a proxy).
 
-Why not `httpx.AsyncHTTPTransport` for direct requests: its connection pool is built for many
-tasks sharing keep-alive connections, and pays for that on every request (anyio events and
-shielded cancel scopes, assignment of queued requests, a close of the whole pool). A probe is one
-task with one request chain, and every probe opens its own connections (as blackbox_exporter
-does), so a dict of `httpcore.AsyncHTTPConnection` by origin is all the pooling it needs: a
-redirect to the same origin reuses the connection (as the pool did), another origin opens one.
-Requests and responses stay httpx objects and httpcore's exceptions are mapped by httpx's own
-mapping, so the flow and its failure classification see exactly what the transport gave them.
-Proxied requests still go through httpx's transport (checks/_httpflow.py).
+Imported only then (checks/_httpxport.py). `CoreStream` is our socket stream raising httpcore's
+exception types, and `TimedBackend` hands it to httpcore with DNS and connect timed apart
+(checks/_httptrace.Connector). `DirectTransport` serves a direct request with `http2: true`: an
+httpcore connection per origin, without httpcore's pool. Why not `httpx.AsyncHTTPTransport`
+there: its pool is built for many tasks sharing keep-alive connections and pays for that on every
+request (anyio events and shielded cancel scopes, a close of the whole pool), while a probe is one
+task with one request chain; a redirect to the same origin reuses the connection, another origin
+opens one. httpcore's exceptions are mapped by httpx's own mapping. Proxied requests use httpx's
+transport with `TimedBackend` as its network backend.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import typing
+from collections.abc import Iterable
+from typing import Any
 
 import httpcore
 import httpx
 from httpx._transports.default import AsyncResponseStream, map_httpcore_exceptions  # httpx's own mapping
 
-from dxagent.checks._httptrace import TimedBackend
+from dxagent.checks._httpstream import SocketStream
+from dxagent.checks._httptrace import Connector, Timeline
 from dxagent.leanimport import http2_connection
 
-__all__ = ["DirectTransport"]
+__all__ = ["CoreStream", "DirectTransport", "TimedBackend"]
+
+
+class CoreStream(SocketStream, httpcore.AsyncNetworkStream):
+    """Our socket stream for httpcore: the same code, httpcore's exception types."""
+
+    errors = httpcore
+
+
+class TimedBackend(httpcore.AsyncNetworkBackend):
+    """httpcore network backend that times DNS and TCP connect separately (checks/_httptrace.Connector)."""
+
+    def __init__(self, timeline: Timeline, family: int) -> None:
+        self.connector = Connector(timeline, family, CoreStream)
+        self.timeline = timeline
+
+    @property
+    def address(self) -> str | None:
+        return self.connector.address
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                          local_address: str | None = None, socket_options: Iterable[Any] | None = None,
+                          ) -> httpcore.AsyncNetworkStream:
+        # httpx passes neither a local address nor socket options (we never set them)
+        return typing.cast(CoreStream, await self.connector.connect_tcp(host, port, timeout))
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are not probed")
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class _NoLock:

@@ -1,10 +1,12 @@
-"""The I/O half of the `http` kind: one bounded request chain with httpx, turned into a Measurement.
+"""The I/O half of the `http` kind: one bounded request chain, turned into a Measurement.
 
-Redirects are followed here rather than by httpx, for three reasons: httpx reads every redirect
-body whole into memory (a hostile 3xx could send gigabytes), credentials must stay with the
-first origin, and each hop's URL is kept (without userinfo) for the details. Everything runs
+Redirects are followed here rather than by a client library, for three reasons: httpx read every
+redirect body whole into memory (a hostile 3xx could send gigabytes), credentials must stay with
+the first origin, and each hop's URL is kept (without userinfo) for the details. Everything runs
 under one `asyncio.timeout(ctx.timeout)`, and the timeline says which phase was running when it
-fired.
+fired. This loop is the only one: it drives either transport through `_httpwire` — h11 on our
+socket stream for direct requests (`_httph11`), httpx for a proxy or HTTP/2 (`_httpxport`,
+imported only then) — and classifies both transports' errors the same way.
 """
 
 from __future__ import annotations
@@ -12,43 +14,42 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import ssl
 import time
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from dxagent.checks._httpconn import DirectTransport
+from dxagent.checks import _httpwire as wire
 from dxagent.checks._httpjudge import Failure, Measurement, redact_url
 from dxagent.checks._httptrace import (
     BodyReader,
+    Connector,
     ResolveError,
-    TimedBackend,
     Timeline,
     cert_not_after,
     clean_text,
     html_title,
     tls_failure,
 )
+from dxagent.checks._httpurl import URL, InvalidURL
 from dxagent.model import Reason
 from dxagent.probe import ProbeContext
 
 if TYPE_CHECKING:
+    from dxagent.checks._httpcookies import Cookies
     from dxagent.checks.http import Config
 
 __all__ = ["run"]
 
 USER_AGENT = "dxagent-http/0.1"
 _REDIRECT_DRAIN = 65536
-# What httpx.AsyncClient would send by default; the transport is called directly (see _exchange).
-_BASE_HEADERS = {"Accept": "*/*", "Accept-Encoding": "gzip, deflate", "Connection": "keep-alive",
-                 "User-Agent": USER_AGENT}
+# What httpx.AsyncClient would send by default (the headers every dxagent release has sent).
+_BASE_HEADERS = [(b"Accept", b"*/*"), (b"Accept-Encoding", b"gzip, deflate"), (b"Connection", b"keep-alive"),
+                 (b"User-Agent", USER_AGENT.encode())]
 
 
 @functools.lru_cache(maxsize=1024)
-def _parsed(url: str) -> httpx.URL:
-    """The config's URL parsed once (httpx.URL is immutable; parsing cost ~0.04 ms per probe)."""
-    return httpx.URL(url)
+def _parsed(url: str) -> URL:
+    """The config's URL parsed once (URL is immutable)."""
+    return URL(url)
 
 
 class RedirectError(Exception):
@@ -59,20 +60,20 @@ class RedirectError(Exception):
         self.code = code
 
 
-def _transport(cfg: Config, timeline: Timeline) -> tuple[httpx.AsyncBaseTransport, TimedBackend]:
+def _transport(cfg: Config, timeline: Timeline) -> wire.Transport:
+    """h11 for a direct request; httpx (imported now, lean) only through a proxy or with HTTP/2 offered."""
     from dxagent.checks.http import _FAMILY, _ssl_context
 
-    if cfg.proxy is None:
-        backend = TimedBackend(None, timeline, _FAMILY[cfg.ip_family])
-        return DirectTransport(_ssl_context(cfg), backend), backend
+    if cfg.proxy is None and not cfg.http2:
+        from dxagent.checks._httph11 import H11Transport
+
+        return H11Transport(_ssl_context(cfg), Connector(timeline, _FAMILY[cfg.ip_family]))
+    from dxagent.leanimport import lean_http
+
+    with lean_http():  # the first import of httpx: without its CLI, and without h2 until ALPN picks it
+        from dxagent.checks._httpxport import HttpxTransport
     auth = (cfg.proxy_auth.username, cfg.proxy_auth.password.reveal()) if cfg.proxy_auth else None
-    transport = httpx.AsyncHTTPTransport(verify=_ssl_context(cfg), http2=cfg.http2, proxy=httpx.Proxy(cfg.proxy, auth=auth),
-                                         trust_env=False, retries=0,
-                                         limits=httpx.Limits(max_connections=4, max_keepalive_connections=4))
-    pool = transport._pool  # httpx offers no public way to pass httpcore a network backend
-    backend = TimedBackend(pool._network_backend, timeline, _FAMILY[cfg.ip_family])
-    pool._network_backend = backend
-    return transport, backend
+    return HttpxTransport(_ssl_context(cfg), timeline, _FAMILY[cfg.ip_family], cfg.proxy, auth, cfg.http2)
 
 
 def _auth_headers(cfg: Config) -> dict[str, str]:
@@ -84,37 +85,37 @@ def _auth_headers(cfg: Config) -> dict[str, str]:
     return {}
 
 
-async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measurement, extra: dict[str, Any],
-                    transport: httpx.AsyncBaseTransport, backend: TimedBackend) -> None:
+async def _exchange(cfg: Config, timeline: Timeline, m: Measurement, extra: dict[str, Any],
+                    transport: wire.Transport) -> None:
     from dxagent.checks.http import _same_origin_or_upgrade
 
-    base = httpx.Headers(_BASE_HEADERS)
-    base.update(cfg.headers)
+    base = list(_BASE_HEADERS)
+    wire.update_headers(base, cfg.headers)
     origin = _parsed(cfg.url)
     secret_headers = _auth_headers(cfg)
-    # No per-operation timeouts: each would equal ctx.timeout, so the one asyncio.timeout in run() always fires
-    # first (with the same classification), and every read and write would pay for a timer it never needs.
-    extensions = {"trace": timeline.trace}
-    cookies: httpx.Cookies | None = None  # kept along one redirect chain (a login that sets a cookie, then redirects)
-    async with transport:
+    cookies: Cookies | None = None  # kept along one redirect chain (a login that sets a cookie, then redirects)
+    try:
         url, method, body = origin, cfg.method, cfg.body
         seen = {str(url)}
         while True:
-            headers = base.copy()
+            headers = list(base)
             if _same_origin_or_upgrade(origin, url):
-                headers.update(secret_headers)
-            request = httpx.Request(method, url, content=body, headers=headers, extensions=extensions)
+                wire.update_headers(headers, secret_headers)
+            content = None if body is None else body.encode("utf-8")
+            request = wire.Request(method, url, wire.prepare_headers(headers, method, url, content), content)
             if cookies is not None:
                 cookies.set_cookie_header(request)
-            response = await transport.handle_async_request(request)
-            response.request = request
+            response = await transport.send(request)
             try:
-                m.address = _address(response) or backend.address
+                m.address = response.address or transport.address
                 location = response.headers.get("location")
                 if "set-cookie" in response.headers:
-                    cookies = cookies if cookies is not None else httpx.Cookies()
-                    cookies.extract_cookies(response)
-                if not (cfg.follow_redirects and response.is_redirect and location is not None):
+                    if cookies is None:
+                        from dxagent.checks._httpcookies import Cookies  # http.cookiejar only when a cookie comes
+
+                        cookies = Cookies()
+                    cookies.extract(request, response.headers)
+                if not (cfg.follow_redirects and response.status_code in wire.REDIRECT_CODES and location is not None):
                     await _final(cfg, response, timeline, m, extra)
                     return
                 timeline.begin("transfer")
@@ -126,7 +127,7 @@ async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measu
                 await response.aclose()
             try:
                 url = response.url.join(location)
-            except httpx.InvalidURL as exc:
+            except InvalidURL as exc:
                 raise RedirectError("bad_redirect", f"invalid redirect Location ({exc})") from None
             if url.scheme not in ("http", "https"):
                 raise RedirectError("bad_redirect", f"redirect to a non-http URL ({url.scheme}:)")
@@ -139,15 +140,11 @@ async def _exchange(cfg: Config, ctx: ProbeContext, timeline: Timeline, m: Measu
             seen.add(str(url))
             if (response.status_code == 303 and method != "HEAD") or (response.status_code in (301, 302) and method == "POST"):
                 method, body = "GET", None
+    finally:
+        await transport.aclose()
 
 
-def _address(response: httpx.Response) -> str | None:
-    stream = response.extensions.get("network_stream")
-    addr = stream.get_extra_info("server_addr") if stream is not None else None
-    return str(addr[0]) if addr else None
-
-
-async def _final(cfg: Config, response: httpx.Response, timeline: Timeline, m: Measurement,
+async def _final(cfg: Config, response: wire.Response, timeline: Timeline, m: Measurement,
                  extra: dict[str, Any]) -> None:
     """Record the final response and read its body within max_body_bytes."""
     m.status_code = response.status_code
@@ -157,17 +154,16 @@ async def _final(cfg: Config, response: httpx.Response, timeline: Timeline, m: M
     location = response.headers.get("location")
     m.location = clean_text(redact_url(location), 300) if location is not None else None
     m.headers = {k.lower(): v for k, v in response.headers.items()}
-    ctype = response.headers.get("content-type", "")
+    ctype = response.headers.get("content-type", "") or ""
     extra["headers"] = {k: clean_text(response.headers[k]) for k in ("server", "content-type") if k in response.headers}
     if m.tls:
-        stream = response.extensions.get("network_stream")
-        ssl_object: ssl.SSLObject | None = stream.get_extra_info("ssl_object") if stream is not None else None
+        ssl_object = response.ssl_object
         extra["cert_not_after"] = cert_not_after(ssl_object)
         if ssl_object is not None:
             extra["tls_version"] = ssl_object.version()
     if cfg.method == "HEAD" or cfg.max_body_bytes == 0:
         return
-    reader = BodyReader(cfg.max_body_bytes, response.headers.get("content-encoding", "identity"))
+    reader = BodyReader(cfg.max_body_bytes, response.headers.get("content-encoding", "identity") or "identity")
     timeline.begin("transfer")
     async for chunk in response.aiter_raw():
         if not reader.feed(chunk):
@@ -195,30 +191,30 @@ def classify(exc: BaseException, timeline: Timeline) -> Failure:
     phase = timeline.where()
     chain = _chain(exc)
     text = str(exc) or type(exc).__name__
-    if isinstance(exc, (TimeoutError, httpx.TimeoutException)):
+    if isinstance(exc, (TimeoutError, wire.TimeoutException)):
         return Failure(Reason.TIMEOUT, phase, "timeout", "no answer in time")
     resolve = next((e for e in chain if isinstance(e, ResolveError)), None)
     if resolve is not None:
         return Failure(Reason.DNS, "dns", "dns", str(resolve))
     if isinstance(exc, RedirectError):
         return Failure(Reason.STATUS, phase, exc.code, text)
-    if isinstance(exc, httpx.ProxyError):
+    if isinstance(exc, wire.ProxyError):
         return Failure(Reason.CONNECT, phase, "proxy", text)
     tls = tls_failure(exc)
     if tls is not None:
         return Failure(Reason.TLS, "tls", tls[0], tls[1])
-    if phase == "tls" and isinstance(exc, (httpx.ConnectError, httpx.ReadError)):
+    if phase == "tls" and isinstance(exc, (wire.ConnectError, wire.ReadError)):
         return Failure(Reason.TLS, "tls", "handshake", f"connection closed during the TLS handshake ({text})")
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, wire.ConnectError):
         refused = any(isinstance(e, ConnectionRefusedError) for e in chain) or "refused" in text.lower()
         return Failure(Reason.CONNECT, phase, "refused" if refused else "connect", "connection refused" if refused else text)
-    if isinstance(exc, httpx.RemoteProtocolError):
+    if isinstance(exc, wire.RemoteProtocolError):
         if "without sending" in text or "disconnected" in text.lower() or "peer closed" in text.lower():
             return Failure(Reason.CONNECT, phase, "closed", text)
         return Failure(Reason.CONTENT, phase, "protocol", text)
-    if isinstance(exc, (httpx.ProtocolError, httpx.DecodingError)):
+    if isinstance(exc, (wire.ProtocolError, wire.DecodingError)):
         return Failure(Reason.CONTENT, phase, "protocol", text)
-    if isinstance(exc, (httpx.NetworkError, OSError)):
+    if isinstance(exc, (wire.NetworkError, OSError)):
         return Failure(Reason.CONNECT, phase, "closed", text)
     raise exc
 
@@ -228,12 +224,12 @@ async def run(cfg: Config, ctx: ProbeContext) -> tuple[Timeline, Measurement, di
     timeline = Timeline()
     m = Measurement(host=_parsed(cfg.url).host)
     extra: dict[str, Any] = {}
-    transport, backend = _transport(cfg, timeline)  # set-up (CA store load on first use) is not the target's time
+    transport = _transport(cfg, timeline)  # set-up (CA store load on first use) is not the target's time
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(ctx.timeout):
-            await _exchange(cfg, ctx, timeline, m, extra, transport, backend)
-    except (TimeoutError, httpx.HTTPError, OSError, RedirectError) as exc:
+            await _exchange(cfg, timeline, m, extra, transport)
+    except (TimeoutError, wire.TransportError, OSError, RedirectError) as exc:
         m.failure = classify(exc, timeline)
         ctx.log.debug("%s failed in phase %s: %s", redact_url(cfg.url), m.failure.phase, m.failure.message)
     m.total = time.monotonic() - t0

@@ -1,4 +1,4 @@
-"""An httpcore network stream straight on a non-blocking socket, for the `http` kind's direct connections.
+"""A network stream straight on a non-blocking socket, for the `http` kind's connections.
 
 Why not httpcore's anyio stream or asyncio's streams: both put layers of Python between the
 socket and h11. anyio wraps every read and write in a cancel scope and runs OpenSSL's memory BIO
@@ -8,23 +8,26 @@ waits for a close_notify exchange. Profiling the https probe loop (bench/bench_h
 put those layers at about a third of the probe's CPU. Here the socket itself is the stream: a read
 is one `recv` (OpenSSL's `SSL_read` for TLS) and, only when nothing is there, one wait for
 readability through the event loop's selector; the handshake is `SSLSocket.do_handshake()` driven
-the same way. Errors are mapped to httpcore's exception types exactly as the other streams map
-them (`raise httpcore.X(exc) from exc`), so `_httpflow.classify` sees the same chain, including
-the `ssl.SSLError` a failed handshake raises.
+the same way. Errors are raised as `errors.X(exc) from exc`, where `errors` is our own
+checks/_httpwire.py for the h11 transport and httpcore itself for the stream httpcore drives
+(proxy, HTTP/2: `_httpxport.CoreStream`), so either side sees its own types and
+`_httpflow.classify` the same chain, including the `ssl.SSLError` a failed handshake raises.
+Nothing here imports httpcore.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import ssl
-from typing import Any
+from types import ModuleType
+from typing import Any, TypeVar
 
-import httpcore
-from httpcore._utils import is_socket_readable
+from dxagent.checks import _httpwire
 
-__all__ = ["SocketStream", "connect"]
+__all__ = ["SocketStream", "connect", "is_socket_readable"]
 
 _WOULD_BLOCK = (BlockingIOError, InterruptedError)
 
@@ -55,8 +58,23 @@ async def _ready(loop: asyncio.AbstractEventLoop, sock: socket.socket, write: bo
             loop.remove_reader(fd)
 
 
-class SocketStream(httpcore.AsyncNetworkStream):
-    """httpcore.AsyncNetworkStream over a connected non-blocking socket (plain, or TLS after start_tls)."""
+def is_socket_readable(sock: socket.socket) -> bool:
+    """Whether a read would return at once: for an idle keep-alive connection, that the server closed it.
+
+    (httpcore's check: a closed socket counts as readable, as its next read is the final b"".)
+    """
+    fd = sock.fileno()
+    if fd < 0:
+        return True
+    poll = select.poll()
+    poll.register(fd, select.POLLIN)
+    return bool(poll.poll(0))
+
+
+class SocketStream:
+    """A stream (httpcore.AsyncNetworkStream's methods) over a connected non-blocking socket, plain or TLS."""
+
+    errors: ModuleType = _httpwire  # where ConnectError, ReadError, … come from (see module docstring)
 
     def __init__(self, sock: socket.socket, peer: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._sock = sock
@@ -74,9 +92,9 @@ class SocketStream(httpcore.AsyncNetworkStream):
                 except ssl.SSLWantWriteError:  # renegotiation or a key update wants to send first
                     await _ready(self._loop, sock, True, timeout)
         except TimeoutError as exc:
-            raise httpcore.ReadTimeout(exc) from exc
+            raise self.errors.ReadTimeout(exc) from exc
         except OSError as exc:  # reset, or an ssl.SSLError from the TLS layer
-            raise httpcore.ReadError(exc) from exc
+            raise self.errors.ReadError(exc) from exc
 
     async def write(self, buffer: bytes, timeout: float | None = None) -> None:
         sock = self._sock
@@ -90,9 +108,9 @@ class SocketStream(httpcore.AsyncNetworkStream):
                 except ssl.SSLWantReadError:
                     await _ready(self._loop, sock, False, timeout)
         except TimeoutError as exc:
-            raise httpcore.WriteTimeout(exc) from exc
+            raise self.errors.WriteTimeout(exc) from exc
         except OSError as exc:
-            raise httpcore.WriteError(exc) from exc
+            raise self.errors.WriteError(exc) from exc
 
     async def aclose(self) -> None:
         sock = self._sock
@@ -103,7 +121,7 @@ class SocketStream(httpcore.AsyncNetworkStream):
         sock.close()
 
     async def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
-                        timeout: float | None = None) -> httpcore.AsyncNetworkStream:
+                        timeout: float | None = None) -> SocketStream:
         sock = self._sock
         try:
             tls = ssl_context.wrap_socket(sock, server_hostname=server_hostname, do_handshake_on_connect=False)
@@ -121,19 +139,19 @@ class SocketStream(httpcore.AsyncNetworkStream):
                     await _ready(self._loop, tls, True, timeout)
         except TimeoutError as exc:
             tls.close()
-            raise httpcore.ConnectTimeout(exc) from exc
+            raise self.errors.ConnectTimeout(exc) from exc
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
             # Classified like asyncio's start_tls reported it: the connection closed mid-handshake.
             tls.close()
             closed = ConnectionResetError("server closed the connection during the TLS handshake")
-            raise httpcore.ConnectError(closed) from closed
+            raise self.errors.ConnectError(closed) from closed
         except OSError as exc:  # ssl.SSLError (verification included) is an OSError
             tls.close()
-            raise httpcore.ConnectError(exc) from exc
+            raise self.errors.ConnectError(exc) from exc
         except BaseException:
             tls.close()
             raise
-        return SocketStream(tls, self._peer, self._loop)
+        return type(self)(tls, self._peer, self._loop)
 
     def get_extra_info(self, info: str) -> Any:
         sock = self._sock
@@ -152,10 +170,13 @@ class SocketStream(httpcore.AsyncNetworkStream):
         return None
 
 
-async def connect(addr: str, port: int, timeout: float | None) -> SocketStream:
+S = TypeVar("S", bound=SocketStream)
+
+
+async def connect(addr: str, port: int, timeout: float | None, stream_class: type[S]) -> S:
     """Connect to an IP address (no resolver step: the caller resolved it).
 
-    Raises httpcore.ConnectTimeout / ConnectError like httpcore's own backends.
+    Raises `stream_class.errors`' ConnectTimeout / ConnectError, like httpcore's own backends.
     """
     loop = asyncio.get_running_loop()
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
@@ -170,11 +191,11 @@ async def connect(addr: str, port: int, timeout: float | None) -> SocketStream:
                 await loop.sock_connect(sock, (addr, port))
     except TimeoutError:
         sock.close()
-        raise httpcore.ConnectTimeout(f"connect to {addr}:{port} timed out") from None
+        raise stream_class.errors.ConnectTimeout(f"connect to {addr}:{port} timed out") from None
     except OSError as exc:
         sock.close()
-        raise httpcore.ConnectError(str(exc)) from exc
+        raise stream_class.errors.ConnectError(str(exc)) from exc
     except BaseException:
         sock.close()
         raise
-    return SocketStream(sock, (addr, port), loop)
+    return stream_class(sock, (addr, port), loop)

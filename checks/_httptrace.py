@@ -1,10 +1,10 @@
-"""Measuring helpers for the `http` kind: phase timeline, timed DNS+connect backend, bounded body reader.
+"""Measuring helpers for the `http` kind: phase timeline, timed DNS+connect, bounded body reader.
 
-Why a custom network backend: httpcore resolves the name inside `connect_tcp`, so its trace
-events cannot tell DNS time from TCP connect time. `TimedBackend` wraps httpcore's backend,
-resolves the host itself (on a daemon thread, so a hung resolver cannot outlive the check) and
-then connects to the resolved address. httpcore still does TLS with the original host name as
-SNI and for certificate checks, and sends the original Host header, so nothing else changes.
+Why our own resolver step: a connect that resolves the name itself (httpcore's, asyncio's) cannot
+tell DNS time from TCP connect time. `Connector` resolves the host (on a daemon thread, so a hung
+resolver cannot outlive the check) and then connects to the resolved address; TLS still uses the
+original host name as SNI and for certificate checks, and the Host header is unchanged. Both
+transports use it (httpcore through `_httpxport.TimedBackend`).
 
 Why a bounded decoder: httpx decompresses a whole chunk at once; a small gzip chunk can expand
 to gigabytes. We read raw bytes and decompress with `max_length`, never past `max_body_bytes`.
@@ -12,7 +12,6 @@ to gigabytes. We read raw bytes and decompress with `max_length`, never past `ma
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import ipaddress
 import re
@@ -20,20 +19,17 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Iterable
 from typing import Any
 
-import httpcore
-
-from dxagent.checks import _httpstream
 from dxagent.checks._httpjudge import PHASES
+from dxagent.checks._httpstream import SocketStream, connect
 from dxagent.probe import run_blocking
 
-__all__ = ["BodyReader", "ResolveError", "TimedBackend", "Timeline", "cert_not_after", "clean_text", "html_title",
+__all__ = ["BodyReader", "Connector", "ResolveError", "Timeline", "cert_not_after", "clean_text", "html_title",
            "tls_failure"]
 
 
-# httpcore trace operation → our phase; "request" spans headers and body sending.
+# httpcore trace operation → our phase (the httpx transport); "request" spans headers and body sending.
 _TRACE_BEGIN = {
     "start_tls": "tls",
     "send_connection_init": "request",
@@ -72,6 +68,11 @@ class Timeline:
         if failed:
             self.failed = phase
 
+    def fail(self) -> None:
+        """The operation in progress raised: its phase is where the probe failed (the trace's "failed")."""
+        if self.current is not None:
+            self.end(self.current, failed=True)
+
     def where(self) -> str:
         """The phase a failure happened in (in progress, failed, else the last one that ran)."""
         return self.current or self.failed or self.last or "dns"
@@ -84,8 +85,7 @@ class Timeline:
             if phase is not None:
                 self.begin(phase)
         elif event == "failed":
-            if self.current is not None:
-                self.end(self.current, failed=True)
+            self.fail()
         elif event == "complete":
             phase = _TRACE_END.get(op)
             if phase is not None:
@@ -93,20 +93,24 @@ class Timeline:
 
 
 class ResolveError(OSError):
-    """The host name did not resolve (raised through httpcore/httpx unchanged)."""
+    """The host name did not resolve (raised through either transport unchanged)."""
 
     def __init__(self, host: str, message: str) -> None:
         super().__init__(message)
         self.host = host
 
 
-class TimedBackend(httpcore.AsyncNetworkBackend):
-    """httpcore network backend that times DNS and TCP connect separately (see module docstring)."""
+class Connector:
+    """Resolves and connects, timing `dns` and `connect` apart (see module docstring).
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None, timeline: Timeline, family: int) -> None:
-        self.inner = inner
+    `stream_class` decides the stream's flavour (and so its exception types): ours for h11,
+    httpcore's for the httpx transport. `address` is where the last connection went.
+    """
+
+    def __init__(self, timeline: Timeline, family: int, stream_class: type[SocketStream] = SocketStream) -> None:
         self.timeline = timeline
         self.family = family
+        self.stream_class = stream_class
         self.address: str | None = None
 
     async def _resolve(self, host: str, port: int) -> list[str]:
@@ -124,9 +128,7 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
             raise ResolveError(host, getattr(exc, "strerror", None) or str(exc)) from None
         return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options: Iterable[Any] | None = None,
-                          ) -> httpcore.AsyncNetworkStream:
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None) -> SocketStream:
         self.timeline.begin("dns")
         try:
             addresses = await self._resolve(host, port)
@@ -136,13 +138,11 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         self.timeline.end("dns")
         self.timeline.begin("connect")
         error: BaseException | None = None
+        refused = self.stream_class.errors.ConnectError
         for addr in addresses:  # in resolver order, like socket.create_connection
             try:
-                if self.inner is None or (local_address is None and not socket_options):
-                    stream = await _httpstream.connect(addr, port, timeout)
-                else:
-                    stream = await self.inner.connect_tcp(addr, port, timeout, local_address, socket_options)
-            except httpcore.ConnectError as exc:
+                stream = await connect(addr, port, timeout, self.stream_class)
+            except refused as exc:
                 error = exc
                 continue
             except BaseException:
@@ -154,15 +154,6 @@ class TimedBackend(httpcore.AsyncNetworkBackend):
         self.timeline.end("connect", failed=True)
         assert error is not None
         raise error
-
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        if self.inner is None:
-            raise httpcore.ConnectError("unix sockets are not probed")
-        return await self.inner.connect_unix_socket(path, timeout, socket_options)
-
-    async def sleep(self, seconds: float) -> None:
-        await (asyncio.sleep(seconds) if self.inner is None else self.inner.sleep(seconds))
 
 
 @dataclasses.dataclass

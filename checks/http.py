@@ -18,14 +18,13 @@ from urllib.parse import urlsplit
 from dxagent.checks._httpjudge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
 from dxagent.config import CheckConfig, Model
 from dxagent.configtypes import ByteSize, Secret
-from dxagent.leanimport import lean_http
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
 from dxagent.modelkit import AfterValidator, BeforeValidator, Field, model_validator
 from dxagent.probe import ProbeContext
 
 if TYPE_CHECKING:
-    import httpx
+    from dxagent.checks._httpurl import URL
 
 __all__ = ["EXAMPLE", "METRICS", "Config", "Measurement", "Verdict", "judge", "probe", "status_matches"]
 
@@ -227,7 +226,7 @@ def _ssl_context(cfg: Config) -> ssl.SSLContext:
     return ctx
 
 
-def _same_origin_or_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
+def _same_origin_or_upgrade(a: URL, b: URL) -> bool:
     """Credentials may follow a redirect only to the same origin, or its http → https upgrade."""
     if a.host != b.host:
         return False
@@ -237,8 +236,7 @@ def _same_origin_or_upgrade(a: httpx.URL, b: httpx.URL) -> bool:
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
-    with lean_http():  # the first import of httpx: without its CLI, and without h2 until a check asks
-        from dxagent.checks import _httpflow
+    from dxagent.checks import _httpflow  # h11 for direct requests; httpx only for a proxy or HTTP/2 (lazily)
 
     timeline, m, extra = await _httpflow.run(cfg, ctx)
     verdict = judge(cfg, m)

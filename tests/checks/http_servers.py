@@ -247,3 +247,84 @@ def server_context(cert: str, key: str, alpn: list[str] | None = None) -> ssl.SS
     if alpn:
         ctx.set_alpn_protocols(alpn)
     return ctx
+
+
+# --- servers for the transport-parity tests (test_http_wire.py): each odd but legal, or broken in one way ---
+
+RECORDED: list[bytes] = []  # request heads (and bodies) received by `record_request`
+CONNECTIONS: list[int] = []  # one entry per connection accepted by `keepalive_redirects`
+
+
+async def record_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Keep the request's bytes exactly as sent (head and body), answer 200."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")), 0)
+    RECORDED.append(head + (await reader.readexactly(length) if length else b""))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+    await writer.drain()
+
+
+async def informational(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """100 Continue and 103 Early Hints before the real answer (both must be skipped)."""
+    await _read_request(reader)
+    writer.write(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 21\r\n\r\n<title>hints</title>!")
+    await writer.drain()
+
+
+async def http10_close(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """HTTP/1.0, no Content-Length: the body ends when the server closes."""
+    await _read_request(reader)
+    writer.write(b"HTTP/1.0 200 OK\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n<title>C\xf4ng c\xfc</title>")
+    await writer.drain()
+
+
+async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A chunked, gzip-encoded body, with repeated and Latin-1 headers."""
+    await _read_request(reader)
+    body = gzip.compress(b"<title>chunked</title>" + b"y" * 5000)
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 1000]), body[i:i + 1000]) for i in range(0, len(body), 1000))
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n"
+                 b"X-Multi: a\r\nX-Multi: b\r\nServer: caf\xe9/1\r\n\r\n" + chunks + b"0\r\n\r\n")
+    await writer.drain()
+
+
+async def disconnect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Read the request and hang up without a word."""
+    await _read_request(reader)
+
+
+async def short_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Promise 100 bytes, send 10, hang up."""
+    await _read_request(reader)
+    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789")
+    await writer.drain()
+
+
+async def not_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Something that is not an HTTP response at all."""
+    await _read_request(reader)
+    writer.write(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+    await writer.drain()
+    await asyncio.sleep(30)
+
+
+async def keepalive_redirects(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """/hop/N → /hop/N-1 on one keep-alive connection; /close/N the same with `Connection: close`.
+
+    Counts connections (CONNECTIONS), so a test can see whether the client reused one.
+    """
+    CONNECTIONS.append(1)
+    while True:
+        head = await reader.readuntil(b"\r\n\r\n")
+        path = head.split(b" ", 2)[1].decode()
+        kind, n = path.strip("/").split("/")
+        close = kind == "close"
+        if int(n) == 0:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\ndone")
+        else:
+            writer.write(f"HTTP/1.1 302 Found\r\nLocation: /{kind}/{int(n) - 1}\r\nContent-Length: 5\r\n"
+                         f"{'Connection: close' if close else 'X-Keep: 1'}\r\n\r\nmoved".encode())
+        await writer.drain()
+        if close or int(n) == 0:
+            return
