@@ -3,8 +3,9 @@
 Why our own: httpx's URL class is the one piece of httpx the direct (h11) transport would still
 need, and importing it imports all of httpx (issue #3: 1.75 MiB of the daemon). What the probe
 sends and reports must not change, so this is httpx 0.28's `_urlparse.urlparse` (BSD-3-Clause,
-© Encode OSS Ltd.) without the keyword-argument forms we never use, plus the `URL` properties the
-flow reads (`host`, `raw_host`, `port`, `netloc`, `raw_path`, `join`, `str`). The percent-encoding
+© Encode OSS Ltd.; the licence is in LICENSES/httpx-BSD-3-Clause.md) without the keyword-argument
+forms we never use, plus the `URL` properties the flow reads (`host`, `raw_host`, `port`,
+`netloc`, `raw_path`, `join`, `str`). The percent-encoding
 sets are httpx's (WHATWG's), so the request target is byte-for-byte what httpx sent.
 tests/checks/test_http_wire.py compares it with httpx.URL over a corpus of URLs and Locations.
 `idna` is imported only for a non-ASCII host (or an `xn--` one whose `host` is asked for).
