@@ -85,16 +85,9 @@ class DirectTransport(httpx.AsyncBaseTransport):
     async def _open(self, origin: httpcore.Origin) -> httpcore.AsyncConnectionInterface:
         """Connect (DNS and TCP timed by the backend), TLS for https, then HTTP/2 if ALPN chose it."""
         host = origin.host.decode("ascii")
-        stream = await self._backend.connect_tcp(host, origin.port)
+        stream = typing.cast(CoreStream, await self._backend.connector.open(origin.scheme.decode("ascii"), host,
+                                                                             origin.port, self._ssl_context))
         if origin.scheme == b"https":
-            timeline = self._backend.timeline
-            timeline.begin("tls")
-            try:
-                stream = await stream.start_tls(self._ssl_context, server_hostname=host)
-            except BaseException:
-                timeline.end("tls", failed=True)
-                raise
-            timeline.end("tls")
             ssl_object = stream.get_extra_info("ssl_object")
             if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
                 return http2_connection()(origin, stream)  # h2 is imported on first use (dxagent.leanimport)

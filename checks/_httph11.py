@@ -175,17 +175,7 @@ class H11Transport:
 
     async def _open(self, scheme: str, host: str, port: int) -> _Connection:
         """Connect (DNS and TCP timed by the connector), then TLS for https."""
-        stream = await self._connector.connect_tcp(host, port)
-        if scheme == "https":
-            timeline = self._connector.timeline
-            timeline.begin("tls")
-            try:
-                stream = await stream.start_tls(self._ssl_context, server_hostname=host)
-            except BaseException:
-                timeline.end("tls", failed=True)
-                raise
-            timeline.end("tls")
-        return _Connection(stream)
+        return _Connection(await self._connector.open(scheme, host, port, self._ssl_context))
 
     async def send(self, request: Request) -> H11Response:
         key = request.url.origin()

@@ -155,6 +155,20 @@ class Connector:
         assert error is not None
         raise error
 
+    async def open(self, scheme: str, host: str, port: int, ssl_context: ssl.SSLContext) -> SocketStream:
+        """`connect_tcp`, then TLS for https timed as the `tls` phase: one origin's stream, for either transport."""
+        stream = await self.connect_tcp(host, port)
+        if scheme != "https":
+            return stream
+        self.timeline.begin("tls")
+        try:
+            stream = await stream.start_tls(ssl_context, server_hostname=host)
+        except BaseException:
+            self.timeline.end("tls", failed=True)
+            raise
+        self.timeline.end("tls")
+        return stream
+
 
 @dataclasses.dataclass
 class BodyReader:

@@ -10,7 +10,6 @@ import json
 import subprocess
 import sys
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -189,18 +188,6 @@ def test_title_and_redaction() -> None:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return TestPKI(tmp_path_factory.mktemp("pki"))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[HTTPSServer]:
-    with serve_https(None, hs.RouteHandler) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def tls_web(pki: TestPKI) -> Iterator[HTTPSServer]:
-    with serve_https(pki.leaf(filename="web"), hs.RouteHandler) as srv:
-        yield srv
 
 
 def test_plain_page_phases_samples_and_details(web: HTTPSServer) -> None:

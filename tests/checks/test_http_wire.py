@@ -26,7 +26,7 @@ from dxagent.checks.http import Config
 from dxagent.model import Result
 from dxagent.runner import Runner
 from tests.checks import http_servers as hs
-from tests.pki import HTTPSServer, TestPKI, serve_https
+from tests.pki import HTTPSServer, TestPKI
 
 URLS = [
     "http://example.com", "http://example.com/", "HTTP://Example.COM:80/a/b", "https://example.com:443/x?y=1#frag",
@@ -180,18 +180,6 @@ def raw() -> Iterator[dict[str, int]]:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> TestPKI:
     return TestPKI(tmp_path_factory.mktemp("pki-wire"))
-
-
-@pytest.fixture(scope="module")
-def web() -> Iterator[HTTPSServer]:
-    with serve_https(None, hs.RouteHandler) as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def tls_web(pki: TestPKI) -> Iterator[HTTPSServer]:
-    with serve_https(pki.leaf(filename="wire"), hs.RouteHandler) as srv:
-        yield srv
 
 
 def both(**fields: Any) -> tuple[Result, Result]:
