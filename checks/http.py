@@ -115,7 +115,14 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
             raise ValueError(f"header {name} is set by the HTTP client; remove it")
         if "\r" in val or "\n" in val:
             raise ValueError(f"header {name} must be one line")
+        if not _sendable(val):
+            raise ValueError(f"header {name} must be printable ASCII (percent-encode other text)")
     return value
+
+
+def _sendable(value: str) -> bool:
+    """A header value HTTP/1.1 can carry as given: printable ASCII and tabs (what h11 and httpx accept)."""
+    return all(c == "\t" or " " <= c <= "~" for c in value)
 
 
 StatusSpec = Annotated[str, BeforeValidator(parse_status_spec)]
@@ -180,6 +187,8 @@ class Config(CheckConfig):
             raise ValueError("use basic_auth or bearer_token, not both")
         if (self.basic_auth or self.bearer_token) and any(h.lower() == "authorization" for h in self.headers):
             raise ValueError("an Authorization header conflicts with basic_auth / bearer_token")
+        if self.bearer_token is not None and self.bearer_token.resolved and not _sendable(self.bearer_token.reveal()):
+            raise ValueError("bearer_token must be printable ASCII on one line (the value is not shown)")
         if self.insecure_skip_verify and self.ca_file is not None:
             raise ValueError("ca_file has no effect with insecure_skip_verify: true; remove one")
         if self.proxy_auth is not None and self.proxy is None:

@@ -69,6 +69,8 @@ def test_example_validates() -> None:
     ("url: http://x/\n    bearer_token: abc\n    basic_auth: {username: u, password: p}", "checks[0]", "not both"),
     ("url: http://x/\n    headers: {'Bad Name': x}", "checks[0].headers", "invalid header name"),
     ("url: http://x/\n    headers: {Content-Length: '3'}", "checks[0].headers", "set by the HTTP client"),
+    ("url: http://x/\n    headers: {X-Ten: 'giá trị'}", "checks[0].headers", "must be printable ASCII"),
+    ("url: http://x/\n    bearer_token: 'tôken'", "checks[0]", "bearer_token must be printable ASCII"),
     ("url: http://x/\n    proxy: http://u:p@proxy:3128", "checks[0].proxy", "must not contain user:password@"),
     ("url: http://x/\n    max_redirect: 3", "checks[0].max_redirect", "unknown field"),
 ])
