@@ -7,6 +7,7 @@ for unusable input (bad config, bad option), always with the reason on stderr.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import sys
 import time
