@@ -8,9 +8,16 @@ from setuptools import setup
 
 PACKAGES = {
     "dxagent": "agent",
+    "dxagent.config": "agent/config",
+    "dxagent.daemon": "agent/daemon",
+    "dxagent.history": "agent/history",
     "dxagent.defaults": "agent/defaults",
     "dxagent.i18n": "agent/i18n",
     "dxagent.checks": "checks",
+    "dxagent.checks.discovery": "checks/discovery",
+    "dxagent.checks.http": "checks/http",
+    "dxagent.checks.snmp": "checks/snmp",
+    "dxagent.checks.tls": "checks/tls",
     "dxagent.exporters": "exporters",
     "dxagent.alerts": "alerts",
     "dxagent.reports": "reports",

@@ -26,8 +26,8 @@ __all__ = ["cli", "main", "resolve_config"]
 
 # Subcommands living in their own modules, imported only when used (memory of `run`).
 LAZY_COMMANDS: dict[str, str] = {
-    "run": "dxagent.daemon_cli:run",
-    "reload": "dxagent.daemon_cli:reload",
+    "run": "dxagent.daemon.cli:run",
+    "reload": "dxagent.daemon.cli:reload",
     "report": "dxagent.reports.cli:report",
     "inventory": "dxagent.inventory_cli:inventory",
     "alerts": "dxagent.alerts.cli:alerts",
@@ -140,7 +140,7 @@ def config_init(path: Path | None, template: str, force: bool) -> None:
     """Write a commented sample config to PATH (or print it)."""
     import importlib.resources
 
-    from dxagent.configdoc import sample_text
+    from dxagent.config.doc import sample_text
 
     if template == "full":
         text = sample_text()
@@ -162,7 +162,7 @@ def config_init(path: Path | None, template: str, force: bool) -> None:
 @config_group.command("reference")
 def config_reference() -> None:
     """Print the config reference (Markdown) generated from the model."""
-    from dxagent.configdoc import reference_markdown
+    from dxagent.config.doc import reference_markdown
 
     click.echo(reference_markdown(), nl=False)
 

@@ -20,7 +20,7 @@ import click
 
 from dxagent import __version__, aio, hostfacts, selfreport
 from dxagent.cli import config_option, fail, lang_option, resolve_config
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 from dxagent.i18n import detect_lang
 from dxagent.model import Result
 from dxagent.modelkit import ValidationError

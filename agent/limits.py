@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
 from dxagent.config import Model
-from dxagent.configtypes import Duration
+from dxagent.config.types import Duration
 from dxagent.model import Status
 from dxagent.modelkit import BeforeValidator, CustomError, Field, model_validator
 

@@ -1,6 +1,6 @@
 """Field declarations of the model kit: `Field(...)`, `FieldInfo` and the Annotated metadata.
 
-`FieldInfo` carries what `dxagent.configdoc` and the tests read (annotation, default or
+`FieldInfo` carries what `dxagent.config.doc` and the tests read (annotation, default or
 default_factory, description, alias, exclude, metadata) and what validation applies: the
 `metadata` list holds validators and `Constraints`, applied in order around the type's own
 validation, and may be appended to before the model is first used (`dxagent.limits.defaults`).

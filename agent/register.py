@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from dxagent import yamlsrc
+from dxagent.config import yamlsrc
 from dxagent.modelkit import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from dxagent.sweep import normalise_mac
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from dxagent import checks as registry
 from dxagent.config import CheckConfig
-from dxagent.configtypes import format_duration
+from dxagent.config.types import format_duration
 from dxagent.model import Reason, Result, Status, t
 from dxagent.probe import ProbeContext
 

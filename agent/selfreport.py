@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 from dxagent.modelkit import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["SCHEMA", "MAX_BYTES", "SelfReport", "ReportRejected", "accept_report", "parse_report", "build_report",

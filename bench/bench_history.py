@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from dxagent.history import History
-from dxagent.history_schema import sample_key
+from dxagent.history.schema import sample_key
 from dxagent.model import Reason, Result, Sample, Status, t
 
 START = 1_735_689_600.0  # 2025-01-01T00:00:00Z

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from tests import netns  # noqa: E402
 from tests.snmpd import start_snmpd  # noqa: E402
 
-COLUMNS = {  # the columns the snmp kind reads (checks/_snmpif.py COLUMNS)
+COLUMNS = {  # the columns the snmp kind reads (checks/snmp/ifmib.py COLUMNS)
     "ifDescr": "1.3.6.1.2.1.2.2.1.2", "ifSpeed": "1.3.6.1.2.1.2.2.1.5", "ifAdminStatus": "1.3.6.1.2.1.2.2.1.7",
     "ifOperStatus": "1.3.6.1.2.1.2.2.1.8", "ifInOctets": "1.3.6.1.2.1.2.2.1.10", "ifInDiscards": "1.3.6.1.2.1.2.2.1.13",
     "ifInErrors": "1.3.6.1.2.1.2.2.1.14", "ifOutOctets": "1.3.6.1.2.1.2.2.1.16", "ifOutDiscards": "1.3.6.1.2.1.2.2.1.19",
@@ -137,7 +137,8 @@ def main() -> None:
         if not shutil.which(tool):
             sys.exit(f"bench_snmp: needs {tool} (apt-get install snmpd snmp prometheus-snmp-exporter)")
 
-    from dxagent.checks import _snmpclient, _snmpusm, snmp
+    from dxagent.checks.snmp import _snmpusm, snmp
+    from dxagent.checks.snmp import client as _snmpclient
     from dxagent.probe import ProbeContext
 
     with netns.NetLab() as lab, tempfile.TemporaryDirectory(prefix="dxbench-snmp-") as tmp:

@@ -16,9 +16,9 @@ import stat
 import time
 from typing import Any, Literal
 
-from dxagent.checks import _certinfo as ci
+from dxagent.checks.tls import certinfo as ci
 from dxagent.config import CheckConfig
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.modelkit import Field

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from dxagent import hostfacts
 from dxagent.config import CheckConfig, Model
-from dxagent.configtypes import ByteSize, Duration
+from dxagent.config.types import ByteSize, Duration
 from dxagent.model import Reason, Result, Sample, Status, t, worst
 from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking

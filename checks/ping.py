@@ -19,7 +19,7 @@ from icmplib import ICMPLibError
 
 from dxagent import netinfo
 from dxagent.config import CheckConfig, Model
-from dxagent.configtypes import Duration
+from dxagent.config.types import Duration
 from dxagent.icmp import Measurement, SocketPermission, ping_address
 from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t

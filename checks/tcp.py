@@ -15,7 +15,7 @@ import time
 from typing import Any, Literal
 
 from dxagent.config import CheckConfig
-from dxagent.configtypes import ByteSize
+from dxagent.config.types import ByteSize
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.modelkit import Field

@@ -14,7 +14,7 @@ import urllib.parse
 from typing import Literal
 
 from dxagent.config import CheckConfig, Model
-from dxagent.configtypes import ByteSize, Duration
+from dxagent.config.types import ByteSize, Duration
 from dxagent.limits import RateLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.modelkit import Field, field_validator, model_validator

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from dxagent.config import ConfigError
-from dxagent.configtypes import parse_duration
+from dxagent.config.types import parse_duration
 
 __all__ = ["report"]
 

@@ -13,9 +13,8 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dxagent import yamlsrc
-from dxagent.config import ConfigError, Model, Problem, _problems
-from dxagent.configtypes import Duration
+from dxagent.config import ConfigError, Model, Problem, _problems, yamlsrc
+from dxagent.config.types import Duration
 from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
 
 __all__ = [

@@ -37,7 +37,7 @@ def _pydantic_shim() -> None:
     dxagent.modelkit = shim  # type: ignore[attr-defined]
     from pydantic_core import core_schema
 
-    from dxagent.configtypes import Secret
+    from dxagent.config.types import Secret
 
     def schema(cls: type, source: Any, handler: Any) -> Any:
         return core_schema.with_info_plain_validator_function(
@@ -47,7 +47,8 @@ def _pydantic_shim() -> None:
 
 
 def _outcome(what: str, text: str) -> Any:
-    from dxagent import config, register, selfreport, webconfig
+    from dxagent import config, register, selfreport
+    from dxagent.daemon import webconfig
     from dxagent.reports import profile
 
     try:

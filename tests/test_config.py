@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dxagent.config import ConfigError, load, load_default, load_text
-from dxagent.configdoc import reference_markdown, sample_text
-from dxagent.configtypes import Secret, format_duration, parse_duration
+from dxagent.config.doc import reference_markdown, sample_text
+from dxagent.config.types import Secret, format_duration, parse_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -157,7 +157,7 @@ def test_sample_config_loads_and_covers_every_kind(tmp_path: Path) -> None:
 def test_config_reference_is_current() -> None:
     doc = ROOT / "docs" / "config-reference.md"
     assert doc.read_text(encoding="utf-8") == reference_markdown(), (
-        "docs/config-reference.md is stale: run `python -m dxagent.configdoc docs/config-reference.md`"
+        "docs/config-reference.md is stale: run `python -m dxagent.config.doc docs/config-reference.md`"
     )
 
 

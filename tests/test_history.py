@@ -12,8 +12,8 @@ import pytest
 
 from dxagent.config import ConfigError, load_text
 from dxagent.history import History, HistoryError
-from dxagent.history_calc import merge_intervals, stats_entry, status_ms
-from dxagent.history_schema import SCHEMA_VERSION, number
+from dxagent.history.calc import merge_intervals, stats_entry, status_ms
+from dxagent.history.schema import SCHEMA_VERSION, number
 from dxagent.model import Reason, Result, Sample, Status, t
 
 H = 3600.0

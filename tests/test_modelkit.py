@@ -26,7 +26,7 @@ import pytest
 import yaml
 
 from dxagent import modelkit
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -333,7 +333,7 @@ def _config(data: dict[str, Any]) -> tuple[str, str]:
 def _corpus() -> list[tuple[str, str]]:
     """Every built-in config and each kind's example, then each field of them broken in many ways."""
     corpus = [("config", p.read_text(encoding="utf-8")) for p in sorted((ROOT / "agent/defaults").glob("*.yml"))]
-    from dxagent.configdoc import sample_text
+    from dxagent.config.doc import sample_text
 
     corpus.append(("config", sample_text()))
     for item in _kind_examples().values():

@@ -12,10 +12,10 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from dxagent import server as srv
 from dxagent.config import ConfigError
-from dxagent.server import HTTPServer, Request, Response, Route, is_loopback, parse_listen
-from dxagent.webconfig import BasicAuth, WebConfig, load_web_config
+from dxagent.daemon import server as srv
+from dxagent.daemon.server import HTTPServer, Request, Response, Route, is_loopback, parse_listen
+from dxagent.daemon.webconfig import BasicAuth, WebConfig, load_web_config
 from tests.pki import TestPKI
 from tests.promtools import free_port
 

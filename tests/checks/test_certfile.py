@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from dxagent.checks import certfile
 from dxagent.config import ConfigError, load_text
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 from tests.pki import Leaf, TestPKI

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from dxagent import aio
-from dxagent.checks._httpjudge import Failure, Measurement, parse_status_spec, redact_url, status_matches
-from dxagent.checks._httptrace import BodyReader, html_title
 from dxagent.checks.http import EXAMPLE, METRICS, Config, judge
+from dxagent.checks.http.judge import Failure, Measurement, parse_status_spec, redact_url, status_matches
+from dxagent.checks.http.trace import BodyReader, html_title
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.runner import Runner

@@ -18,11 +18,11 @@ import httpx
 import pytest
 
 from dxagent import aio
-from dxagent.checks._httpcookies import Cookies
-from dxagent.checks._httpflow import _BASE_HEADERS, _auth_headers
-from dxagent.checks._httpurl import URL, InvalidURL
-from dxagent.checks._httpwire import Request, ResponseHeaders, prepare_headers, update_headers
 from dxagent.checks.http import Config
+from dxagent.checks.http.cookies import Cookies
+from dxagent.checks.http.flow import _BASE_HEADERS, _auth_headers
+from dxagent.checks.http.url import URL, InvalidURL
+from dxagent.checks.http.wire import Request, ResponseHeaders, prepare_headers, update_headers
 from dxagent.model import Result
 from dxagent.runner import Runner
 from tests.checks import http_servers as hs

@@ -19,7 +19,7 @@ from dxagent import hostfacts, selfreport
 from dxagent.checks import inventory
 from dxagent.cli import cli
 from dxagent.config import load_text
-from dxagent.configtypes import Secret
+from dxagent.config.types import Secret
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from dxagent.checks import _snmpif as ifmib
 from dxagent.checks import snmp
+from dxagent.checks.snmp import ifmib as ifmib
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
@@ -197,7 +197,7 @@ def test_config_defaults_fail_fast_and_target_label() -> None:
 
 def test_example_validates_and_pysnmp_is_not_imported_by_the_module() -> None:
     load_text("checks:\n" + snmp.EXAMPLE)
-    code = "import sys, dxagent.checks.snmp, dxagent.checks._snmpclient; print('pysnmp' in sys.modules)"
+    code = "import sys, dxagent.checks.snmp, dxagent.checks.snmp.client; print('pysnmp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 

@@ -1,6 +1,6 @@
 """Our SNMP BER codec against pysnmp/pyasn1 as the oracle, property-style round trips, hostile bytes.
 
-Why: `checks/_snmpber.py` replaced pysnmp on the wire for speed, so an independent implementation
+Why: `checks/snmp/ber.py` replaced pysnmp on the wire for speed, so an independent implementation
 must agree with it both ways, and a hostile or broken agent must only ever produce `BerError`
 (quickly, without big allocations), never a hang or another exception.
 """
@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from dxagent.checks import _snmpber as ber
+from dxagent.checks.snmp import ber as ber
 
 pytest.importorskip("pysnmp", reason="pysnmp is the test oracle (the test extra)")
 from pyasn1.codec.ber import decoder, encoder

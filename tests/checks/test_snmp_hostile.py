@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from dxagent.checks import _snmpber as ber
 from dxagent.checks import snmp
-from dxagent.checks._snmpclient import Credentials, Session, SnmpError
+from dxagent.checks.snmp import ber as ber
+from dxagent.checks.snmp.client import Credentials, Session, SnmpError
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
 from tests.udpserver import serve_udp

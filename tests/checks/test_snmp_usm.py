@@ -1,4 +1,4 @@
-"""SNMPv3 USM (`checks/_snmpusm.py`) against RFC 3414's vectors and pysnmp's independent crypto.
+"""SNMPv3 USM (`checks/snmp/usm.py`) against RFC 3414's vectors and pysnmp's independent crypto.
 
 Why: our keys, digests and ciphers must be byte-for-byte what other implementations compute, and
 a real agent only tells us "works" or "timeout". pysnmp (the test extra) serves as the oracle for
@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from dxagent.checks import _snmpber as ber
-from dxagent.checks import _snmpusm as usm
+from dxagent.checks.snmp import ber as ber
+from dxagent.checks.snmp import usm as usm
 
 pytest.importorskip("pysnmp", reason="pysnmp is the test oracle (the test extra)")
 from pyasn1.codec.ber import decoder, encoder

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from snmpd import SnmpAgent, V3User, running_pysnmp_agent, running_snmpd, skip_unless_snmpd, snmpd_agent, v3_user_matrix  # noqa: F401
 
-from dxagent.checks import _snmpusm as usm
 from dxagent.checks import snmp
-from dxagent.checks._snmpclient import Credentials, Session, SnmpError
+from dxagent.checks.snmp import usm as usm
+from dxagent.checks.snmp.client import Credentials, Session, SnmpError
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
 

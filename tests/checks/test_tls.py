@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from dxagent.checks import _certinfo as ci
 from dxagent.checks import tls
+from dxagent.checks.tls import certinfo as ci
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
@@ -340,7 +340,7 @@ async def test_failed_verification_still_reports_version_and_every_date_problem(
 
 
 def test_server_hello_parsing() -> None:
-    from dxagent.checks._tlsclient import server_hello
+    from dxagent.checks.tls.client import server_hello
 
     def hello(version: bytes, ext: bytes = b"", split: int | None = None) -> bytes:
         body = version + bytes(32) + b"\x20" + bytes(32) + b"\x13\x01" + b"\x00"
@@ -363,8 +363,8 @@ def test_server_hello_parsing() -> None:
 
 
 def test_verify_error_placement(pki: TestPKI) -> None:
-    from dxagent.checks._tlsclient import place_error
-    from dxagent.checks._x509 import load_any
+    from dxagent.checks.tls.client import place_error
+    from dxagent.checks.tls.x509 import load_any
 
     leaf = load_any(pki.leaf(filename="pl").certificate)
     inter, root = load_any(pki.intermediate), load_any(pki.root)
@@ -389,7 +389,7 @@ async def test_unusable_ca_file_is_a_config_result(pki: TestPKI, tmp_path: Path)
 
 
 def test_tls_probe_loads_neither_cryptography_nor_pyopenssl(pki: TestPKI) -> None:
-    """The daemon's memory goal: a tls check reads certificates without cryptography (checks/_x509.py)."""
+    """The daemon's memory goal: a tls check reads certificates without cryptography (checks/tls/x509.py)."""
     import subprocess
     import sys
 
@@ -413,7 +413,7 @@ async def test_system_roots_are_read_lazily_from_the_hashed_folder(pki: TestPKI,
     import shutil
     import subprocess
 
-    from dxagent.checks import _tlsclient
+    from dxagent.checks.tls import client as _tlsclient
 
     if shutil.which("openssl") is None:
         pytest.skip("needs the openssl command to name a root by its subject hash")
@@ -522,7 +522,7 @@ def test_validity_reader_agrees_with_the_full_reader_and_openssl(pki: TestPKI) -
     and the dates OpenSSL's own decoder gives, for the system roots and odd test certificates alike."""
     import glob
 
-    from dxagent.checks._x509 import load_der, validity
+    from dxagent.checks.tls.x509 import load_der, validity
 
     ders = [ssl.PEM_cert_to_DER_cert(Path(p).read_text()) for p in sorted(glob.glob("/etc/ssl/certs/*.pem"))[:60]]
     ders += [ssl.PEM_cert_to_DER_cert(Path(leaf.cert).read_text())

@@ -1,4 +1,4 @@
-"""The DER reader (checks/_x509.py) against cryptography, field by field.
+"""The DER reader (checks/tls/x509.py) against cryptography, field by field.
 
 cryptography is the reference here (tests may load it; the daemon should not): every certificate
 of the system trust store, the test PKI's certificates and hand-built odd ones (UTF-8 and escaped
@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-from dxagent.checks import _x509
+from dxagent.checks.tls import x509 as _x509
 from tests.pki import TestPKI
 
 
@@ -177,7 +177,7 @@ def test_the_reader_does_not_import_cryptography() -> None:
     import subprocess
     import sys
 
-    code = ("import sys, ssl; from dxagent.checks import _x509; "
+    code = ("import sys, ssl; from dxagent.checks.tls import x509 as _x509; "
             f"c = _x509.load_der(ssl.PEM_cert_to_DER_cert(open({ssl.get_default_verify_paths().cafile!r}).read()"
             ".split('-----END CERTIFICATE-----')[0] + '-----END CERTIFICATE-----\\n')); "
             "assert c.subject.rfc4514_string(); print(sorted(m for m in sys.modules if m.startswith('cryptography')))")
