@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY, CollectorRegistry
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families as parse_text
+from prometheus_client.process_collector import ProcessCollector
 
 from dxagent import checks
 from dxagent.checks.tcp import Config as TcpConfig
@@ -30,6 +33,15 @@ def result(check_id: str, status: Status = Status.OK, target: str = "10.0.0.1:22
                   samples=samples, started=1751330000.25, duration=0.125)
 
 
+OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+
+
+def render(view: prom.ScrapeView, openmetrics: bool = False, process: bool = False) -> str:
+    """One scrape of an Exporter showing `view`, text format unless OpenMetrics is asked for."""
+    body, _ = prom.Exporter(lambda: view, process=process).expose(OPENMETRICS if openmetrics else "")
+    return body.decode()
+
+
 def samples_by_name(text: str) -> dict[str, list[tuple[dict[str, str], float]]]:
     out: dict[str, list[tuple[dict[str, str], float]]] = {}
     for fam in parse_text(text):
@@ -43,7 +55,7 @@ def test_generic_series_labels_and_values() -> None:
         [result("gw", Status.CRIT, reason=Reason.TIMEOUT, samples=(Sample.of("tcp_connect_success", 0),)),
          result("mail", samples=(Sample.of("tcp_connect_success", 1), Sample.of("tcp_connect_seconds", 0.012)))],
         {"gw": tcp("gw", room="a"), "mail": tcp("mail")}, SITE, {"zone": "north"})
-    text = prom.Exporter(process=False).render(view).decode()
+    text = render(view)
     got = samples_by_name(text)
     gw = {"check": "gw", "kind": "tcp", "target": "10.0.0.1:22", "room": "a", "zone": "north"}
     assert (gw, 2.0) in got["dxagent_check_status"]
@@ -62,12 +74,16 @@ def test_generic_series_labels_and_values() -> None:
 
 
 def test_removed_checks_and_targets_disappear() -> None:
-    exporter = prom.Exporter(process=False)
+    """One exporter, two scrapes: the second shows only what the second view holds."""
     both = [result("a", target="h1:1"), result("a", target="h2:1"), result("b")]
-    first = exporter.render(prom.ScrapeView(both, {"a": tcp("a"), "b": tcp("b")})).decode()
+    views = [prom.ScrapeView(both, {"a": tcp("a"), "b": tcp("b")}),
+             # check b removed from the config (its result still lingers in memory), check a lost target h2
+             prom.ScrapeView([both[0], both[2]], {"a": tcp("a")}, generation=1)]
+    exporter = prom.Exporter(lambda: views[0], process=False)
+    first = exporter.expose()[0].decode()
     assert 'target="h2:1"' in first and 'check="b"' in first
-    # check b removed from the config (its result still lingers in memory), check a lost target h2
-    second = exporter.render(prom.ScrapeView([both[0], both[2]], {"a": tcp("a")}, generation=1)).decode()
+    views.pop(0)
+    second = exporter.expose()[0].decode()
     assert 'target="h2:1"' not in second
     assert 'check="b"' not in second
     assert 'target="h1:1"' in second
@@ -78,20 +94,21 @@ def test_openmetrics_matches_text_format() -> None:
         [result("gw", Status.WARN, reason=Reason.THRESHOLD, samples=(Sample.of("tcp_connect_seconds", 0.7),))],
         {"gw": tcp("gw")}, SITE, {}, agent={"dxagent_check_skipped_runs_total": [Sample.of("x", 3, check="gw",
                                                                                             kind="tcp")]})
-    exporter = prom.Exporter()
-    om = exporter.render(view, openmetrics=True).decode()
+    exporter = prom.Exporter(lambda: view)
+    om_body, om_type = exporter.expose(OPENMETRICS)
+    om = om_body.decode()
+    assert om_type.startswith("application/openmetrics-text; version=1.0.0")
+    assert exporter.expose("text/plain")[1] == "text/plain; version=0.0.4; charset=utf-8"
     assert om.endswith("# EOF\n")
     fams = {f.name: f for f in parse_om(om)}
     assert fams["dxagent_check_skipped_runs"].type == "counter"
     assert fams["dxagent_site"].type == "info"
     assert fams["dxagent_check_failure"].samples[0].labels["reason"] == "threshold"
-    text_values = {(n, tuple(sorted(lab.items()))): v for n, items in samples_by_name(exporter.render(view).decode()).items()
+    text_values = {(n, tuple(sorted(lab.items()))): v for n, items in samples_by_name(exporter.expose()[0].decode()).items()
                    for lab, v in items if not n.startswith("process_")}
     om_values = {(s.name, tuple(sorted(s.labels.items()))): s.value for f in fams.values() for s in f.samples
                  if not s.name.startswith("process_")}
     assert text_values == om_values
-    assert prom.wants_openmetrics("application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5")
-    assert not prom.wants_openmetrics("text/plain")
 
 
 def test_escaping_duplicates_and_bad_samples(caplog: pytest.LogCaptureFixture) -> None:
@@ -100,7 +117,7 @@ def test_escaping_duplicates_and_bad_samples(caplog: pytest.LogCaptureFixture) -
                                            Sample.of("undeclared_thing", 5), Sample.of("bad-name", 1),
                                            Sample.of("check_status", 9), Sample.of("tcp_connect_seconds", 1, check="x")))
     with caplog.at_level(logging.WARNING):
-        text = prom.Exporter(process=False).render(prom.ScrapeView([r, r], {"gw": tcp("gw")})).decode()
+        text = render(prom.ScrapeView([r, r], {"gw": tcp("gw")}))
     got = samples_by_name(text)
     assert got["dxagent_check_status"] == [({"check": "gw", "kind": "tcp", "target": odd}, 0.0)]  # deduplicated
     assert len(got["dxagent_tcp_connect_success"]) == 1
@@ -112,11 +129,14 @@ def test_escaping_duplicates_and_bad_samples(caplog: pytest.LogCaptureFixture) -
     assert ok, out
 
 
-def test_config_change_invalidates_cached_lines() -> None:
-    exporter = prom.Exporter(process=False)
+def test_config_change_invalidates_cached_samples() -> None:
     r = result("gw")
-    a = exporter.render(prom.ScrapeView([r], {"gw": tcp("gw", room="a")}, generation=1)).decode()
-    b = exporter.render(prom.ScrapeView([r], {"gw": tcp("gw", room="b")}, generation=2)).decode()
+    views = [prom.ScrapeView([r], {"gw": tcp("gw", room="a")}, generation=1),
+             prom.ScrapeView([r], {"gw": tcp("gw", room="b")}, generation=2)]
+    exporter = prom.Exporter(lambda: views[0], process=False)
+    a = exporter.expose()[0].decode()
+    views.pop(0)
+    b = exporter.expose()[0].decode()
     assert 'room="a"' in a and 'room="b"' in b and 'room="a"' not in b
 
 
@@ -135,15 +155,17 @@ def test_promtool_accepts_the_generic_exposition() -> None:
     r = result("gw", Status.CRIT, reason=Reason.TIMEOUT, samples=(Sample.of("tcp_connect_success", 0),))
     agent = {"dxagent_check_skipped_runs_total": [Sample.of("x", 1, check="gw", kind="tcp")],
              "dxagent_checks_configured": [Sample("x", 1.0)]}
-    text = prom.Exporter().render(prom.ScrapeView([r], {"gw": tcp("gw")}, SITE, {"zone": "n"}, agent=agent)).decode()
-    ok, out = promtool_check_metrics(text)
+    view = prom.ScrapeView([r], {"gw": tcp("gw")}, SITE, {"zone": "n"}, agent=agent)
+    ok, out = promtool_check_metrics(render(view, process=True))  # promtool 2.42 lints the text format only
+    assert ok, out
+    assert list(parse_om(render(view, openmetrics=True, process=True)))  # the library's strict OpenMetrics parser
     assert ok, out
 
 
 def test_promtool_accepts_every_declared_kind_sample() -> None:
     """Each kind's METRICS names must pass the linter too (base units: seconds, bytes, ratio)."""
     results, cfgs = _every_declared_sample()
-    text = prom.Exporter().render(prom.ScrapeView(results, cfgs, SITE, {"zone": "n"})).decode()
+    text = render(prom.ScrapeView(results, cfgs, SITE, {"zone": "n"}), process=True)
     ok, out = promtool_check_metrics(text)
     assert ok, "rename these samples in their kind's METRICS and probe:\n" + out
 
@@ -155,34 +177,55 @@ def test_docs_match_exporter() -> None:
     view = prom.ScrapeView(results, cfgs, SITE, {}, agent={name: [Sample("x", 1.0)] for name in
                                                            ("dxagent_checks_configured",)})
     documented = DOC.read_text(encoding="utf-8")
-    for fam, _ in prom.Exporter().collect(view):
-        assert f"`{fam.name}`" in documented, fam.name
-        assert fam.help, f"{fam.name} has no HELP text"
+    for fam in parse_text(render(view, process=True)):
+        assert fam.documentation, f"{fam.name} has no HELP text"
+        for sample in fam.samples:
+            assert f"`{sample.name}`" in documented, sample.name
     for kind in checks.KINDS:
         for name in getattr(checks.module(kind), "METRICS", {}):
             assert not name.startswith("dxagent_"), f"{kind}: sample names carry no prefix ({name})"
             assert f"`dxagent_{name}`" in documented
 
 
-def test_process_series_agree_with_prometheus_client() -> None:
-    """The /proc reader gives what ProcessCollector gives (same names, help and values), without importing it."""
-    from prometheus_client.process_collector import ProcessCollector
-
-    theirs = {s.name: s.value for m in ProcessCollector(registry=None).collect() for s in m.samples}
+def test_process_series_are_prometheus_clients_with_the_constant_labels() -> None:
+    """ProcessCollector gives the process_* series, with the documented names and help, plus the config's labels."""
     helps = {m.name + ("_total" if m.type == "counter" else ""): m.documentation
              for m in ProcessCollector(registry=None).collect()}
-    ours = prom.process_values()
-    assert set(ours) == set(theirs) == set(prom.PROCESS)
-    for name, fam in prom.PROCESS.items():
-        assert fam.help == helps[name], name
-    for name in ("process_max_fds", "process_start_time_seconds"):
-        assert ours[name] == pytest.approx(theirs[name], abs=0.02), name
-    assert ours["process_resident_memory_bytes"] == pytest.approx(theirs["process_resident_memory_bytes"], rel=0.2)
-    assert -1e-9 < ours["process_cpu_seconds_total"] - theirs["process_cpu_seconds_total"] < 5  # ours is read later
-    assert abs(ours["process_open_fds"] - theirs["process_open_fds"]) <= 2
-    lines = [line for line in prom.Exporter().render(prom.ScrapeView([], {}, None, {"zone": "n"})).decode().splitlines()
-             if line.startswith("process_")]
-    assert sorted(line.split("{")[0] for line in lines) == sorted(prom.PROCESS)
-    assert all('{zone="n"}' in line for line in lines)
-    assert not any(line.startswith("process_") for line in
-                   prom.Exporter(process=False).render(prom.ScrapeView([], {})).decode().splitlines())
+    assert helps == {name: fam.help for name, fam in prom.PROCESS.items()}
+    got = samples_by_name(render(prom.ScrapeView([], {}, None, {"zone": "n"}), process=True))
+    process = {name: items for name, items in got.items() if name.startswith("process_")}
+    assert sorted(process) == sorted(prom.PROCESS)
+    assert all(items == [({"zone": "n"}, items[0][1])] for items in process.values())
+    assert process["process_open_fds"][0][1] >= 3
+    assert process["process_max_fds"][0][1] > 0
+    assert not any(name.startswith("process_") for name in samples_by_name(render(prom.ScrapeView([], {}))))
+
+
+def test_process_collector_reads_the_given_proc(tmp_path: Path) -> None:
+    """`proc` is ProcessCollector's own parameter: a folder without our pid gives no process series."""
+    body, _ = prom.Exporter(lambda: prom.ScrapeView([], {}), proc=str(tmp_path)).expose()
+    assert b"process_" not in body and b"dxagent_build_info" in body
+    assert os.path.exists("/proc/self/stat")
+
+
+def test_private_registry_and_scrape_time_only() -> None:
+    """Nothing lands in the library's global registry; the source is read at each scrape, not before."""
+    calls: list[int] = []
+
+    def source() -> prom.ScrapeView:
+        calls.append(1)
+        return prom.ScrapeView([result("gw")], {"gw": tcp("gw")})
+
+    before = set(REGISTRY._names_to_collectors) if hasattr(REGISTRY, "_names_to_collectors") else None
+    exporter = prom.Exporter(source)
+    assert isinstance(exporter.registry, CollectorRegistry) and exporter.registry is not REGISTRY
+    assert calls == []
+    assert exporter.registry.get_sample_value("dxagent_check_status", {"check": "gw", "kind": "tcp",
+                                                                      "target": "10.0.0.1:22"}) == 0.0
+    assert calls == [1]
+    if before is not None:
+        assert set(REGISTRY._names_to_collectors) == before
+    frozen = exporter.frozen(prom.ScrapeView([result("gw", Status.CRIT, reason=Reason.DOWN)], {"gw": tcp("gw")}))
+    assert frozen.get_sample_value("dxagent_check_status", {"check": "gw", "kind": "tcp",
+                                                           "target": "10.0.0.1:22"}) == 2.0
+    assert calls == [1]

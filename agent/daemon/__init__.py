@@ -69,7 +69,7 @@ class Daemon(HttpApi):
         self.listen_override = listen
         self.web = web or WebConfig()
         self.latest = Latest(c.id for c in cfg.checks if c.enabled)
-        self.exporter = prom.Exporter()
+        self.exporter = prom.Exporter(self.view)
         self.history: Any = None
         self.notifier: notify.Notifier | None = None
         self.readiness: tuple[Any, ...] = ()  # the latest readiness Results (metrics only)
@@ -339,9 +339,9 @@ class Daemon(HttpApi):
         from dxagent.exporters.pushgateway import PushError, push
 
         cfg = self.cfg.push
-        body = self.exporter.render(self.view())
+        registry = self.exporter.frozen(self.view())  # the view is taken here, on the loop
         try:
-            await asyncio.wait_for(run_blocking(push, cfg, self.cfg.site.id, body), cfg.timeout + 1)
+            await asyncio.wait_for(run_blocking(push, cfg, self.cfg.site.id, registry), cfg.timeout + 1)
         except (PushError, TimeoutError) as exc:
             msg = str(exc) or f"no answer within {cfg.timeout:g} s"
             log.log(logging.DEBUG if self._push_failing else logging.WARNING, "push failed: %s", msg)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from dxagent import __version__
 from dxagent.daemon.server import Request, Response, Route
-from dxagent.exporters import prometheus as prom
 from dxagent.probe import run_blocking
 
 if TYPE_CHECKING:
@@ -41,9 +40,9 @@ class HttpApi:
         }
 
     async def _metrics(self, req: Request) -> Response:
-        om = prom.wants_openmetrics(req.headers.get("accept", ""))
-        body = self.exporter.render(self.view(), openmetrics=om)
-        return Response(200, body, prom.CONTENT_TYPE_OPENMETRICS if om else prom.CONTENT_TYPE_TEXT)
+        # prometheus_client negotiates the format (choose_encoder); the server gzips when asked.
+        body, content_type = self.exporter.expose(req.headers.get("accept", ""))
+        return Response(200, body, content_type)
 
     def health(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
         """Alive = the scheduler runs and every enabled check has a result younger than its allowance."""
