@@ -38,7 +38,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client import CollectorRegistry
+from prometheus_client import generate_latest
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
@@ -236,6 +238,11 @@ class Exporter:
         """Body and Content-Type for a scrape with this Accept header (OpenMetrics only when asked for)."""
         encoder, content_type = choose_encoder(accept)
         return encoder(self.registry), content_type
+
+    def render(self, view: ScrapeView | None = None, openmetrics: bool = False) -> bytes:
+        """The exposition of `view` (default: the source's current one), text format or OpenMetrics."""
+        registry = self.registry if view is None else self.frozen(view)
+        return generate_openmetrics(registry) if openmetrics else generate_latest(registry)
 
     def frozen(self, view: ScrapeView) -> CollectorRegistry:
         """A registry that always shows `view`: for a push from a worker thread, with its own cache."""

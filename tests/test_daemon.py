@@ -66,7 +66,7 @@ def test_endpoints_snapshot_and_clean_exit(tmp_path: Path, tcp_listener: tuple[s
     with dxagent_run(cfg) as agent:
         text = wait_metrics(agent.url, 'dxagent_check_status{check="closed"', 'dxagent_check_status{check="smtp"')
         assert f'dxagent_check_status{{check="smtp",kind="tcp",target="127.0.0.1:{tcp_listener[1]}",zone="north"}} 0' in text
-        assert f'dxagent_check_failure_info{{check="closed",kind="tcp",target="127.0.0.1:{closed}",reason="connect",' \
+        assert f'dxagent_check_failure_info{{check="closed",kind="tcp",reason="connect",target="127.0.0.1:{closed}",' \
                'zone="north"} 1' in text
         assert "process_resident_memory_bytes" in text
         ok, out = promtool_check_metrics(text)

@@ -223,6 +223,7 @@ def test_private_registry_and_scrape_time_only() -> None:
     assert exporter.registry.get_sample_value("dxagent_check_status", {"check": "gw", "kind": "tcp",
                                                                       "target": "10.0.0.1:22"}) == 0.0
     assert calls == [1]
+    assert exporter.render(openmetrics=True).endswith(b"# EOF\n") and calls == [1, 1]
     if before is not None:
         assert set(REGISTRY._names_to_collectors) == before
     frozen = exporter.frozen(prom.ScrapeView([result("gw", Status.CRIT, reason=Reason.DOWN)], {"gw": tcp("gw")}))
