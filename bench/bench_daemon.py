@@ -7,8 +7,8 @@ It prints, from one run:
 - in-process /metrics time (prometheus_client exposition of the collector) at ~300 and ~2,000
   series, text and OpenMetrics, median of 200 scrapes;
 - for the default-like config (the built-in default's kinds, targets on loopback) and a 200-check
-  config (tcp, https with a generated CA, dns, ping, SNMPv3 authPriv against snmpd on loopback,
-  certfile on generated certificates): RSS after warm-up, CPU, and /metrics over HTTP (median of
+  config (tcp, https with a generated CA, dns, ping, SNMPv3 authPriv against snmpd with 24
+  interfaces in a namespace the bench creates, certfile on generated certificates): RSS after warm-up, CPU, and /metrics over HTTP (median of
   200 scrapes: text without gzip, and OpenMetrics + gzip as Prometheus asks) with the series count;
 - node_exporter, blackbox_exporter (driven with the same probes at the same rates) and
   snmp_exporter (the same SNMPv3 walks) measured in the same run;
@@ -21,7 +21,7 @@ order, the RSS each package's modules add.
 
 Budgets (issue #15): RSS after warm-up <= 80 MiB default-like, <= 110 MiB 200 checks; <= 2 MiB
 growth over the accelerated hour; /metrics <= 5 ms at 300 series, <= 25 ms at 2,000.
-All traffic stays on 127.0.0.1.
+All traffic stays on 127.0.0.1 and in the bench's own namespace (deleted at exit).
 """
 
 from __future__ import annotations
@@ -44,9 +44,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests import netns  # noqa: E402
 from tests.pki import TestPKI, serve_https  # noqa: E402
 from tests.promtools import Proc, free_port, need, wait_http  # noqa: E402
-from tests.snmpd import SnmpAgent, running_snmpd  # noqa: E402
+from tests.snmpd import SnmpAgent, start_snmpd  # noqa: E402
 from tests.tcpserver import close, serve_tcp  # noqa: E402
 from tests.udpserver import serve_udp  # noqa: E402
 
@@ -174,7 +175,7 @@ def two_hundred(state: Path, lab: Lab, speed: float = 1.0) -> str:
         lines.append(f"  - {{id: ping-{i}, kind: ping, targets: [127.0.0.{i + 1}], count: 3, packet_interval: 200ms,"
                      f" {every(60, 5)}}}")
     for i in range(n["snmpv3"][0]):
-        lines.append(f"  - {{id: snmp-{i}, kind: snmp, host: 127.0.0.1, port: {lab.snmp.port}, version: v3,"
+        lines.append(f"  - {{id: snmp-{i}, kind: snmp, host: {lab.snmp.host}, port: {lab.snmp.port}, version: v3,"
                      f" user: {lab.snmp.user}, security_level: authPriv, auth_protocol: SHA,"
                      f" auth_key: {{file: '{lab.secrets / 'auth'}'}}, priv_protocol: AES,"
                      f" priv_key: {{file: '{lab.secrets / 'priv'}'}}, {every(60, 5)}}}")
@@ -270,7 +271,7 @@ def run_anchors(duration: float, warmup: float, tmp: Path, lab: Lab) -> dict[str
     stop = threading.Event()
     targets = {"tcp": ("blackbox", "tcp", f"127.0.0.1:{lab.tcp}"), "https": ("blackbox", "http", f"https://127.0.0.1:{lab.https}/"),
                "dns": ("blackbox", "dns", f"127.0.0.1:{lab.dns_port}"), "ping": ("blackbox", "icmp", "127.0.0.1"),
-               "snmpv3": ("snmp", "if_v3", f"127.0.0.1:{lab.snmp.port}")}
+               "snmpv3": ("snmp", "if_v3", f"{lab.snmp.host}:{lab.snmp.port}")}
     mix = [(targets[kind], every) for kind, count, every in MIX if kind in targets for _ in range(count)]
     urls = {"blackbox": f"http://127.0.0.1:{bb_port}/probe", "snmp": f"http://127.0.0.1:{snmp_port}/snmp"}
 
@@ -413,13 +414,22 @@ def lab_targets(tmp: Path) -> Iterator[Lab]:
     pki = TestPKI(tmp / "pki")
     leaf = pki.leaf(hosts=("127.0.0.1", "localhost"))
     certs = tuple(pki.leaf(hosts=(f"cert{i}.bench",)).cert for i in range(3))
-    with dns_responder() as dns_port, tcp_listener() as tcp, serve_https(leaf) as https, \
-            running_snmpd(tmp / "snmpd") as snmp:
-        secrets = tmp / "secrets"
-        secrets.mkdir()
-        (secrets / "auth").write_text(snmp.auth_key)
-        (secrets / "priv").write_text(snmp.priv_key)
-        yield Lab(https.port, leaf.ca, dns_port, tcp, snmp, secrets, certs)
+    with dns_responder() as dns_port, tcp_listener() as tcp, serve_https(leaf) as https, netns.NetLab() as net:
+        # snmpd in a namespace of its own with a fixed set of 24 interfaces (lo, eth0, 11 veth pairs), like a
+        # 24-port switch: on the host, other processes' veths come and go and each new one is a new target.
+        host = net.lan().add_host()
+        for k in range(11):
+            net.run_in(host, "ip", "link", "add", f"p{k}a", "type", "veth", "peer", "name", f"p{k}b")
+            net.run_in(host, "ip", "link", "set", f"p{k}a", "up")
+        snmp = start_snmpd(tmp / "snmpd", netns=host.ns, host=host.v4, port=161)
+        try:
+            secrets = tmp / "secrets"
+            secrets.mkdir()
+            (secrets / "auth").write_text(snmp.auth_key)
+            (secrets / "priv").write_text(snmp.priv_key)
+            yield Lab(https.port, leaf.ca, dns_port, tcp, snmp, secrets, certs)
+        finally:
+            snmp.stop()
 
 
 def print_rows(rows: list[tuple[str, dict[str, float]]]) -> None:
