@@ -1,15 +1,18 @@
 """Benchmark `dxagent run` beside node_exporter + blackbox_exporter + snmp_exporter doing comparable work.
 
 Run by hand, as root (ICMP), from the repository:  .venv/bin/python bench/bench_daemon.py
-  [--duration 120] [--warmup 40] [--hour-minutes 5] [--skip-default] [--skip-hour]
+  [--duration 120] [--warmup 40] [--hour-minutes 5] [--hour-warmup 90] [--skip-default] [--skip-hour]
 
 It prints, from one run:
 - in-process /metrics time (prometheus_client exposition of the collector) at ~300 and ~2,000
   series, text and OpenMetrics, median of 200 scrapes;
 - for the default-like config (the built-in default's kinds, targets on loopback) and a 200-check
   config (tcp, https with a generated CA, dns, ping, SNMPv3 authPriv against snmpd with 24
-  interfaces in a namespace the bench creates, certfile on generated certificates): RSS after warm-up, CPU, and /metrics over HTTP (median of
-  200 scrapes: text without gzip, and OpenMetrics + gzip as Prometheus asks) with the series count;
+  interfaces in a namespace the bench creates, certfile on generated certificates): RSS after
+  warm-up, CPU, and /metrics over HTTP (median of 200 scrapes: text without gzip, and
+  OpenMetrics + gzip as Prometheus asks) with the series count;
+- /metrics over HTTP of daemons sized to the budgets' series counts (32 and 221 tcp checks: 299
+  and 2,000 series), median of 200 scrapes;
 - node_exporter, blackbox_exporter (driven with the same probes at the same rates) and
   snmp_exporter (the same SNMPv3 walks) measured in the same run;
 - an accelerated hour: the 200-check config with every interval divided so that an hour of
@@ -221,6 +224,23 @@ def run_dxagent(config: str, duration: float, warmup: float, tmp: Path, name: st
         om_ms, _ = scrape_ms(f"http://127.0.0.1:{port}/metrics", prometheus_like=True)
         rss = max(rss, rss_mib(proc.proc.pid))
     return {"rss": rss, "cpu": cpu, "ms": ms, "om_ms": om_ms, "series": series}
+
+
+def tcp_only(state: Path, tcp: int, checks: int) -> str:
+    """`checks` tcp checks: 9 series each plus 11 of the agent itself (32 → 299 series, 221 → 2,000)."""
+    lines = [f"site: {{id: bench, name: bench}}\nstate_dir: {state}\nchecks:"]
+    lines += [f"  - {{id: tcp-{i}, kind: tcp, host: 127.0.0.1, port: {tcp}, interval: 1m, timeout: 5s}}"
+              for i in range(checks)]
+    return "\n".join(lines) + "\n"
+
+
+def scrape_at(tmp: Path, lab: Lab, checks: int, warmup: float) -> dict[str, float]:
+    """/metrics of a running daemon over HTTP at a chosen series count, median of 200 (text; OpenMetrics+gzip)."""
+    with dxagent(tcp_only(tmp / f"s-tcp{checks}", lab.tcp, checks), tmp, f"tcp{checks}") as (proc, port):
+        time.sleep(warmup)
+        ms, series = scrape_ms(f"http://127.0.0.1:{port}/metrics")
+        om_ms, _ = scrape_ms(f"http://127.0.0.1:{port}/metrics", prometheus_like=True)
+        return {"rss": rss_mib(proc.proc.pid), "cpu": float("nan"), "ms": ms, "om_ms": om_ms, "series": series}
 
 
 def accelerated_hour(lab: Lab, tmp: Path, minutes: float, warmup: float) -> tuple[float, list[float]]:
@@ -439,7 +459,9 @@ def print_rows(rows: list[tuple[str, dict[str, float]]]) -> None:
         ms = f"{r['ms']:.2f}" if r["ms"] == r["ms"] else "-"
         om = f"{r['om_ms']:.2f}" if r["om_ms"] == r["om_ms"] else "-"
         series = str(r["series"]) if r["series"] else "-"
-        print(f"{name:38s} {r['rss']:8.1f} {r['cpu'] * 3600:8.1f} {r['cpu'] * 100:6.2f} {ms:>12s} {om:>11s} {series:>7s}")
+        cpu_h = f"{r['cpu'] * 3600:.1f}" if r["cpu"] == r["cpu"] else "-"
+        cpu = f"{r['cpu'] * 100:.2f}" if r["cpu"] == r["cpu"] else "-"
+        print(f"{name:38s} {r['rss']:8.1f} {cpu_h:>8s} {cpu:>6s} {ms:>12s} {om:>11s} {series:>7s}")
 
 
 def main() -> None:
@@ -478,6 +500,8 @@ def main() -> None:
                                          args.warmup, tmp, "default")))
             rows.append(("dxagent 200 checks", run_dxagent(two_hundred(tmp / "s2", lab), args.duration, args.warmup,
                                                            tmp, "200")))
+            for checks in (32, 221):
+                rows.append((f"dxagent {checks} tcp checks (/metrics)", scrape_at(tmp, lab, checks, 15.0)))
             anchors = run_anchors(args.duration, args.warmup, tmp, lab)
             rows.append(("node_exporter (default collectors)", anchors["node"]))
             rows.append(("blackbox_exporter (same 190 probes)", anchors["blackbox"]))
