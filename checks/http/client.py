@@ -25,7 +25,7 @@ from dxagent.probe import run_blocking
 if TYPE_CHECKING:
     from dxagent.checks.http import Config
 
-__all__ = ["ResolveError", "Resolving", "USER_AGENT", "make_client", "same_origin_or_upgrade", "ssl_context"]
+__all__ = ["USER_AGENT", "ResolveError", "Resolving", "build_client", "make_client", "same_origin_or_upgrade", "ssl_context"]
 
 USER_AGENT = "dxagent-http/0.1"
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
@@ -140,21 +140,31 @@ class Resolving(httpx.AsyncBaseTransport):
         await self.inner.aclose()
 
 
-def make_client(cfg: Config, timeline: Timeline) -> tuple[httpx.AsyncClient, Resolving | None]:
-    """This probe's client and, for a direct request, its resolver.
+def build_client(timeline: Timeline, verify: ssl.SSLContext, *, http2: bool = False, proxy: httpx.Proxy | None = None,
+                 ip_family: str = "any", headers: dict[str, str] | None = None,
+                 ) -> tuple[httpx.AsyncClient, Resolving | None]:
+    """A client for one probe of `http` or `throughput`, and its resolver when the request is direct.
 
-    Redirects, credentials and cookies are the flow's; Accept-Encoding offers only what
-    `BodyReader` can decode within its bound (httpx would add br/zstd when those are installed).
+    Redirects, credentials and cookies are the caller's business; no proxy variables from the
+    environment; no per-operation timeouts here (the caller passes them per request).
+    """
+    transport = httpx.AsyncHTTPTransport(verify=verify, http2=http2, proxy=proxy, retries=0,
+                                         local_address=_LOCAL[ip_family] if proxy is not None else None)
+    resolving = None if proxy is not None else Resolving(transport, timeline, _FAMILY[ip_family])
+    client = httpx.AsyncClient(transport=resolving or transport, timeout=None, follow_redirects=False,
+                               trust_env=False, headers={"User-Agent": USER_AGENT, **(headers or {})})
+    return client, resolving
+
+
+def make_client(cfg: Config, timeline: Timeline) -> tuple[httpx.AsyncClient, Resolving | None]:
+    """The `http` kind's client for `cfg` (see `build_client`).
+
+    Accept-Encoding offers only what `BodyReader` decodes within its bound (httpx would add br
+    and zstd when those packages are installed).
     """
     proxy = None
     if cfg.proxy is not None:
         auth = (cfg.proxy_auth.username, cfg.proxy_auth.password.reveal()) if cfg.proxy_auth else None
         proxy = httpx.Proxy(cfg.proxy, auth=auth)
-    transport = httpx.AsyncHTTPTransport(
-        verify=ssl_context(cfg.ca_file, cfg.insecure_skip_verify), http2=cfg.http2, proxy=proxy, retries=0,
-        local_address=_LOCAL[cfg.ip_family] if proxy is not None else None)
-    resolving = None if proxy is not None else Resolving(transport, timeline, _FAMILY[cfg.ip_family])
-    # No per-operation timeouts: the flow's one deadline (the check's timeout) bounds everything.
-    client = httpx.AsyncClient(transport=resolving or transport, timeout=None, follow_redirects=False,
-                               trust_env=False, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"})
-    return client, resolving
+    return build_client(timeline, ssl_context(cfg.ca_file, cfg.insecure_skip_verify), http2=cfg.http2, proxy=proxy,
+                        ip_family=cfg.ip_family, headers={"Accept-Encoding": "gzip, deflate"})

@@ -163,6 +163,26 @@ def test_judge_failures(failure: Failure, reason: Reason, words_en: str, words_v
     assert v.hint is not None and VI_MARKS & set(v.hint.vi)
 
 
+@pytest.mark.parametrize(("fields", "m", "words"), [
+    ({}, {"failure": Failure(Reason.CONNECT, "connect", "refused", "connection refused")}, ["portal.example:8443"]),
+    ({}, {"failure": Failure(Reason.DNS, "dns", "dns", "Name or service not known")}, ["portal.example"]),
+    ({}, {"failure": Failure(Reason.TIMEOUT, "ttfb", "timeout", "")}, ["portal.example:8443"]),
+    ({}, {"failure": Failure(Reason.TLS, "tls", "expired", "certificate has expired")}, ["portal.example:8443"]),
+    ({"max_redirects": 4}, {"failure": Failure(Reason.STATUS, "ttfb", "redirect_limit", "more than 4 redirects")},
+     ["https://portal.example:8443/dvc", "4"]),
+    ({}, {"status_code": 500}, ["portal.example:8443", "500"]),
+    ({"expect": {"status": [200]}}, {"status_code": 404}, ["https://portal.example:8443/dvc", "200"]),
+    ({"thresholds": {"warn": "250ms", "crit": 5}}, {"total": 0.5}, ["portal.example", "0.25 s", "warn"]),
+])
+def test_hints_name_the_checks_own_values(fields: dict[str, Any], m: dict[str, Any], words: list[str]) -> None:
+    """Issue #19: a hint names the check's host, port, URL (without credentials) and the limit crossed."""
+    v = judge(check(url="https://portal.example:8443/dvc", **fields), measured(**m))
+    assert v.hint is not None
+    for word in words:
+        assert word in v.hint.en, (word, v.hint.en)
+        assert word.replace(" s", " giây") in v.hint.vi or word in v.hint.vi, (word, v.hint.vi)
+
+
 def test_body_reader_bounds_plain_and_gzip() -> None:
     plain = BodyReader(1000)
     assert plain.feed(b"a" * 600) and not plain.feed(b"b" * 600)
