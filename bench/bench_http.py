@@ -16,12 +16,12 @@ For each target it measures, sequentially and with N probes in flight:
 Each dxagent probe opens a new connection and does a full TLS handshake like blackbox does (no
 keep-alive across probes, no session resumption). `--profile http|https` instead runs dxagent's
 probe loop (16 in flight) under cProfile and prints where its Python time goes, per package and
-per function: the figures behind docs/checks/http.md's notes on the remaining gap.
+per function: the figures behind docs/decisions/http-01-httpx-trace.md.
 dxagent's probe loop runs in a child process of the given interpreter, so `--baseline PYTHON`
 (another checkout's venv, e.g. a `git worktree` of main) adds that version's rows to the same run.
 `--memory` instead starts a fresh interpreter per version that imports what the daemon imports for
 the http kind, runs one http and one https probe through the runner, and prints its RSS and which
-HTTP packages it loaded (issue #3).
+HTTP packages it loaded.
 Traffic stays on 127.0.0.1.
 """
 
@@ -89,9 +89,9 @@ def profile(cfg: Config, n: int, conc: int) -> None:
             groups["C: " + func.split(" of ")[0].strip("<>{}")] += own
             continue
         parts = Path(path).parts
-        # a third-party package by its folder under site-packages (a checkout's own path may contain "h11")
+        # a third-party package by its folder under site-packages
         site = parts[parts.index("site-packages") + 1:] if "site-packages" in parts else ()
-        pkg = next((p for p in ("h11", "httpcore", "httpx", "anyio") if site[:1] == (p,)), None)
+        pkg = next((p for p in ("h11", "h2", "httpcore", "httpx", "anyio", "cryptography") if site[:1] == (p,)), None)
         pkg = pkg or next((p for p in ("asyncio", "ssl.py") if p in parts and not site), None)
         groups[pkg or ("dxagent " + Path(path).name if "checks" in parts or "agent" in parts else Path(path).name)] += own
     total = sum(groups.values())

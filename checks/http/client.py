@@ -15,6 +15,7 @@ import ipaddress
 import os
 import socket
 import ssl
+import time
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -31,17 +32,18 @@ USER_AGENT = "dxagent-http/0.1"
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 _LOCAL = {"any": None, "ipv4": "0.0.0.0", "ipv6": "::"}  # httpx's public way to pick the family of a connection
 _SSL_CACHE: dict[tuple[Any, ...], ssl.SSLContext] = {}
+_STAMP_EVERY = 10.0
 
 
 def ssl_context(ca_file: os.PathLike[str] | str | None, insecure: bool) -> ssl.SSLContext:
     """A verifying client context (system roots, plus `ca_file`), cached per trust and its files' mtimes."""
-    from dxagent.checks.tls.client import system_trust, trust_stamp
+    from dxagent.checks.tls.client import system_trust
 
     try:
         ca_mtime = os.stat(ca_file).st_mtime if ca_file is not None else None
     except OSError:
         ca_mtime = None
-    key = (str(ca_file) if ca_file else None, ca_mtime, insecure, trust_stamp())
+    key = (str(ca_file) if ca_file else None, ca_mtime, insecure, _trust_stamp())
     ctx = _SSL_CACHE.get(key)
     if ctx is None:
         ctx = ssl.create_default_context(**system_trust())
@@ -54,6 +56,19 @@ def ssl_context(ca_file: os.PathLike[str] | str | None, insecure: bool) -> ssl.S
             _SSL_CACHE.clear()
         _SSL_CACHE[key] = ctx
     return ctx
+
+
+_STAMP: list[Any] = [-1e9, None]  # when the system store's stamp was last read, and its value
+
+
+def _trust_stamp() -> Any:
+    """`trust_stamp()` read at most every `_STAMP_EVERY` seconds (its three stat calls cost more than a cached probe)."""
+    from dxagent.checks.tls.client import trust_stamp
+
+    now = time.monotonic()
+    if now - _STAMP[0] > _STAMP_EVERY:
+        _STAMP[:] = [now, trust_stamp()]
+    return _STAMP[1]
 
 
 def same_origin_or_upgrade(a: httpx.URL, b: httpx.URL) -> bool:

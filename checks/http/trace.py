@@ -12,6 +12,7 @@ to gigabytes. We read raw bytes and decompress with `max_length`, never past `ma
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import ssl
 import time
@@ -166,8 +167,12 @@ def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | 
         der = ssl_object.getpeercert(binary_form=True)
     except (ValueError, ssl.SSLError):
         return None
-    if not der:
-        return None
+    return _not_after(der) if der else None
+
+
+@functools.lru_cache(maxsize=256)
+def _not_after(der: bytes) -> float | None:
+    """Not-after of one DER certificate; a server presents the same one probe after probe, so it is kept."""
     from cryptography import x509  # only once an https response arrived
 
     try:
