@@ -50,8 +50,8 @@ def _auth_headers(cfg: Config) -> dict[str, str]:
     return {}
 
 
-async def _exchange(cfg: Config, client: httpx.AsyncClient, timeline: Timeline, m: Measurement,
-                    extra: dict[str, Any], deadline: float) -> None:
+async def _exchange(cfg: Config, client: httpx.AsyncClient, resolving: Resolving | None, timeline: Timeline,
+                    m: Measurement, extra: dict[str, Any], deadline: float) -> None:
     origin = httpx.URL(cfg.url)
     url, method, body = origin, cfg.method, cfg.body
     seen = {str(url)}
@@ -66,7 +66,8 @@ async def _exchange(cfg: Config, client: httpx.AsyncClient, timeline: Timeline, 
                                        timeout=httpx.Timeout(left), extensions={"trace": timeline.trace})
         response = await client.send(request, stream=True)
         try:
-            m.address = _address(response) or m.address
+            if resolving is None:  # through a proxy: the proxy's address (direct: the one asked for, below)
+                m.address = _address(response) or m.address
             location = response.headers.get("location")
             if not (cfg.follow_redirects and response.status_code in _REDIRECT_CODES and location is not None):
                 await _final(cfg, response, timeline, m, extra)
@@ -189,7 +190,7 @@ async def run(cfg: Config, ctx: ProbeContext) -> tuple[Timeline, Measurement, di
     t0 = time.monotonic()
     try:
         async with asyncio.timeout(ctx.timeout):
-            await _exchange(cfg, client, timeline, m, extra, t0 + ctx.timeout)
+            await _exchange(cfg, client, resolving, timeline, m, extra, t0 + ctx.timeout)
     except (TimeoutError, httpx.HTTPError, OSError, RedirectError) as exc:
         m.failure = classify(exc, timeline)
         ctx.log.debug("%s failed in phase %s: %s", redact_url(cfg.url), m.failure.phase, m.failure.message)
@@ -198,7 +199,7 @@ async def run(cfg: Config, ctx: ProbeContext) -> tuple[Timeline, Measurement, di
         if timeline.current is not None:
             timeline.end(timeline.current)
         await _close(client, ctx)
-    if m.address is None and isinstance(resolving, Resolving):
+    if resolving is not None:
         m.address = resolving.address
     return timeline, m, extra
 
