@@ -1,4 +1,4 @@
-"""The httpx client of one `http` probe: TLS context, proxy, HTTP/2, and the timed name lookup.
+"""The httpx client of one `http` or `throughput` probe: TLS context, proxy, HTTP/2, and the timed name lookup.
 
 One code path for every request: an `httpx.AsyncClient` per probe (so each probe opens its own
 connections, like blackbox_exporter, and closes them all when it ends), over httpx's own
