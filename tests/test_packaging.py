@@ -32,11 +32,12 @@ def test_wheel_contents(wheel: Path) -> None:
     assert not any(n.startswith(("agent/", "checks/", "tests/")) for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "dxagent = dxagent.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
-    # every kind module in the registry is in the wheel
+    # every kind module (or kind package, such as dxagent.checks.http) in the registry is in the wheel
     from dxagent import checks
 
     for module in checks.KINDS.values():
-        assert module.replace(".", "/") + ".py" in names, module
+        path = module.replace(".", "/")
+        assert path + ".py" in names or path + "/__init__.py" in names, module
 
 
 def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:
