@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+
 from dxagent.config import ConfigError, Model, Problem, _problems, yamlsrc
 from dxagent.config.types import Duration
-from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "Names", "Selection", "Criterion", "Target", "Profile", "SampleSpec", "load_profile", "load_profile_text",

@@ -126,8 +126,9 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_secret_errors_name_the_field_not_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import Field
+
     from dxagent.config import Model
-    from dxagent.modelkit import Field
 
     class WithSecret(Model):
         password: Secret = Field(description="x")

@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, Field, ValidationError, model_validator
+
 from dxagent.config import yamlsrc
 from dxagent.config.sections import (
     EmailConfig,
@@ -26,7 +28,6 @@ from dxagent.config.sections import (
     WebhookConfig,
 )
 from dxagent.config.types import Duration, Model
-from dxagent.modelkit import AfterValidator, Field, ValidationError, model_validator
 
 __all__ = [
     "BUILTIN",

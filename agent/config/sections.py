@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+from pydantic import Field, model_validator
+
 from dxagent.config.types import ByteSize, Duration, Model, Secret
-from dxagent.modelkit import Field, model_validator
 
 __all__ = ["ServerConfig", "PushConfig", "SnapshotConfig", "StoreConfig", "WebhookConfig", "EmailConfig",
            "NotifyConfig", "ReadinessConfig"]

@@ -18,8 +18,9 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, ValidationError, field_validator, model_validator
+
 from dxagent.config import ConfigError, Model, Problem, _problems, yamlsrc
-from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
 
 __all__ = ["WebConfig", "TLSServerConfig", "load_web_config", "BasicAuth"]
 

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from dxagent import register as reg
 from dxagent import selfreport, sweep
 from dxagent.checks.discovery import merge as merge
@@ -22,7 +24,6 @@ from dxagent.config import CheckConfig, Model
 from dxagent.config.types import ByteSize, Duration, Secret
 from dxagent.limits import Limits, NumberLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "Thresholds", "SnmpOptions", "SelfReports", "judge", "probe", "EXAMPLE", "METRICS"]
