@@ -21,8 +21,7 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BeforeValidator, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from dxagent.config import Model
-from dxagent.config.types import Duration
+from dxagent.config.types import Duration, Model
 from dxagent.model import Status
 
 __all__ = [

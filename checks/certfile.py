@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dxagent.checks.tls import certinfo as ci
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.config.types import Secret
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t

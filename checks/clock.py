@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext

@@ -16,7 +16,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext, run_blocking

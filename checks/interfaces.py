@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Model
 from dxagent.limits import RatioLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, t
 from dxagent.probe import ProbeContext, run_blocking

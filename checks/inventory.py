@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from dxagent import hostfacts
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model
 from dxagent.model import Reason, Result, Sample, Status, t, worst
 from dxagent.probe import ProbeContext, run_blocking
 

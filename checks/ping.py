@@ -19,8 +19,8 @@ from icmplib import ICMPLibError
 from pydantic import Field, model_validator
 
 from dxagent import netinfo
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import Duration
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Duration, Model
 from dxagent.icmp import Measurement, SocketPermission, ping_address
 from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t

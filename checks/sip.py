@@ -19,7 +19,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from dxagent import __version__
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext

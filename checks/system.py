@@ -13,7 +13,8 @@ from typing import Any, Literal
 import psutil
 from pydantic import Field
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Model
 from dxagent.limits import NumberLimit, RatioLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext, run_blocking

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.config.types import ByteSize
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model
 from dxagent.limits import RateLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext

@@ -1,4 +1,5 @@
-"""Field types for the config: durations such as `30s`, byte sizes and secret references.
+"""Field types of the config and `Model`, the base of every config model: durations such as `30s`,
+byte sizes, secret references, ids and metric label maps.
 
 Secrets are `{env: NAME}` or `{file: PATH}` references resolved once at load. The resolved
 value lives in a `Secret` whose repr, str and serialisation are masked, so it cannot leak
@@ -12,10 +13,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler
 from pydantic_core import PydanticCustomError, core_schema
 
-__all__ = ["ByteSize", "Duration", "Secret", "format_duration", "parse_bytes", "parse_duration"]
+__all__ = ["ID_PATTERN", "RESERVED_LABELS", "ByteSize", "Duration", "LabelMap", "Model", "Secret", "format_duration",
+           "parse_bytes", "parse_duration"]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+"""Site and check ids: they become label values and file names."""
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Labels the exporter sets itself (or Prometheus attaches at scrape): a config label must not shadow them.
+RESERVED_LABELS = frozenset({"check", "kind", "target", "reason", "job", "instance"})
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -83,6 +91,19 @@ def parse_bytes(value: Any) -> int:
 
 
 ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
+
+
+def _label_map(value: dict[str, str]) -> dict[str, str]:
+    """Metric label names must be valid Prometheus names and not clash with the exporter's own labels."""
+    for name in value:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"label name {name!r} must be letters, digits and '_', not starting with a digit or '__'")
+        if name in RESERVED_LABELS:
+            raise ValueError(f"label name {name!r} is reserved for dxagent/Prometheus; choose another name")
+    return value
+
+
+LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
 
 
 class Secret:

@@ -19,8 +19,8 @@ from pydantic import Field, field_validator, model_validator
 
 from dxagent.checks.snmp import ifmib as ifmib
 from dxagent.checks.snmp.client import Credentials, Session, SnmpError
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import Duration, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Duration, Model, Secret
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
