@@ -18,7 +18,8 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from dxagent import checks
-from dxagent.config import CheckConfig, Config
+from dxagent.config.check import CheckConfig
+from dxagent.config.toplevel import Config
 from dxagent.config.types import Duration, Secret, format_duration
 
 __all__ = ["reference_markdown", "sample_text"]

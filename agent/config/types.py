@@ -162,7 +162,7 @@ class Secret:
                         "secret", "cannot read secret file {path}: {err}", {"path": ref, "err": exc.strerror or str(exc)}
                     ) from None
                 return cls(text.rstrip("\r\n"), f"file {ref}")
-        raise PydanticCustomError("secret", "expected a secret reference {{env: NAME}} or {{file: PATH}}")
+        raise PydanticCustomError("secret", "expected a secret reference {env: NAME} or {file: PATH}")
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
