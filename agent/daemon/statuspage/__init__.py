@@ -100,7 +100,7 @@ class StatusPage:
         lang = choose_lang(req, d.cfg.lang)
         now = time.time()
         results = d.latest.snapshot()
-        missing = self.since.missing(results)
+        missing = self.since.missing(results, now)
         if missing:
             await run_blocking(self.since.lookup, missing, d.history, now)
         readiness = await self._readiness_doc(now)

@@ -25,50 +25,55 @@ Key = tuple[str, str]
 class SinceCache:
     """When each (check, target) entered its current status, from the history's transitions.
 
-    A key whose status differs from the cached one is looked up again; if the history has not
-    recorded the change yet (it writes in batches), the current result's start is the answer,
-    which is when the change was seen. 0.0 means "before the searched window".
+    A key whose status differs from the cached one is looked up again. The first result of a
+    series is itself a transition, so a key without one in the window has either kept its status
+    for longer than the window (0.0: "before the window", when the history is that old) or is not
+    written yet (the history writes in batches): then the answer is unknown for now (None) and
+    asked again after `retry` seconds. If the latest transition is to another status, the change
+    is not written yet either, and the current result's start is when it was seen.
     """
 
-    def __init__(self, window: float = 35 * 86400) -> None:
+    def __init__(self, window: float = 35 * 86400, retry: float = 10.0) -> None:
         self.window = window
-        self._known: dict[Key, tuple[Status, float | None]] = {}
+        self.retry = retry
+        self._known: dict[Key, tuple[Status, float | None, float]] = {}  # status, since, valid until
         self._lock = threading.Lock()
 
-    def missing(self, results: Sequence[Result]) -> list[Result]:
-        """Results whose since-time is not cached for their current status."""
+    def missing(self, results: Sequence[Result], now: float) -> list[Result]:
+        """Results whose since-time is not cached (or no longer valid) for their current status."""
         known = self._known
-        return [r for r in results if (hit := known.get((r.check_id, r.target))) is None or hit[0] != r.status]
+        return [r for r in results
+                if (hit := known.get((r.check_id, r.target))) is None or hit[0] != r.status or hit[2] < now]
 
     def lookup(self, results: Sequence[Result], history: Any, now: float) -> None:
         """Fill the cache for `results` (blocking: one transitions query over the window)."""
         if not results:
             return
         last: dict[Key, tuple[float, Status]] = {}
+        old_enough = False
         if history is not None:
             try:
                 for tr in history.transitions(now - self.window, now + 1):
                     last[(tr.check_id, tr.target)] = (tr.ts, tr.new)
+                alive = history.alive_intervals(now - self.window, now)
+                old_enough = bool(alive) and alive[0][0] <= now - self.window + 3600
             except Exception as exc:  # a damaged history must not break the page
                 log.warning("status page: cannot read transitions: %s", exc)
                 history = None
+        forever = float("inf")
         with self._lock:
             for r in results:
                 key = (r.check_id, r.target)
                 if history is None:
-                    self._known[key] = (r.status, None)
+                    self._known[key] = (r.status, None, forever)
                 elif key not in last:
-                    self._known[key] = (r.status, 0.0)  # unchanged for the whole window
+                    self._known[key] = (r.status, 0.0, forever) if old_enough else (r.status, None, now + self.retry)
                 else:
                     ts, status = last[key]
-                    self._known[key] = (r.status, ts if status == r.status else r.started)
+                    self._known[key] = (r.status, ts if status == r.status else r.started, forever)
 
     def since(self) -> dict[Key, float | None]:
-        return {key: since for key, (_, since) in self._known.items()}
-
-    def forget(self, keep: Callable[[Key], bool]) -> None:
-        with self._lock:
-            self._known = {k: v for k, v in self._known.items() if keep(k)}
+        return {key: since for key, (_, since, _) in self._known.items()}
 
 
 class TimedCache:
