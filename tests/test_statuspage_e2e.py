@@ -147,6 +147,20 @@ def test_status_page_in_chromium(site: tuple[Any, dict[str, contextlib.ExitStack
             shot = browser.screenshot(tmp_path / f"status-{width}.png")
             assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
 
+        # Printable: the buttons and links are not printed.
+        browser.page("Emulation.setEmulatedMedia", media="print")
+        assert browser.js("getComputedStyle(document.querySelector('form.run')).display") == "none"
+        assert browser.js("getComputedStyle(document.querySelector('nav.links')).display") == "none"
+        pdf = browser.page("Page.printToPDF", printBackground=True)
+        assert len(pdf["data"]) > 10_000
+        browser.page("Emulation.setEmulatedMedia", media="")
+
+        # The full report, from the same code as `dxagent report`.
+        browser.open(f"{agent.url}/report")
+        assert browser.js("document.documentElement.lang") == "vi" and HOSTILE_SITE in browser.js("document.title")
+        assert browser.js("document.querySelectorAll('img, script').length") == 0
+        browser.open(f"{agent.url}/")
+
         # Live: stop the uplink's server; the open page must turn it red without a reload.
         browser.js("window.__notReloaded = true")
         row = "document.querySelector('tr.check[data-check=\"uplink-dc\"]')"
