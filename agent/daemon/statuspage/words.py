@@ -63,6 +63,8 @@ WORDS: Mapping[str, tuple[str, str]] = {
                    "Không có sự cố đường truyền (uplink, TSLCD) trong 7 ngày qua."),
     "no_outage_checks": ("No uplink or TSLCD check is configured (groups uplink, tslcd, internet).",
                          "Chưa cấu hình kiểm tra đường truyền (nhóm uplink, tslcd, internet)."),
+    "no_history": ("Outages need the agent's history, which is not available (see the agent's log).",
+                   "Cần lịch sử đo của agent để liệt kê sự cố, nhưng lịch sử không dùng được (xem nhật ký agent)."),
     "start": ("Start", "Bắt đầu"),
     "end": ("End", "Kết thúc"),
     "length": ("Length", "Kéo dài"),
