@@ -87,6 +87,7 @@ checks:
   - {{id: portal-tinh, kind: http, url: "http://127.0.0.1:{ports['http']}/", interval: 3s, timeout: 2s,
      groups: [portals]}}
   - {{id: chu-ky-so, kind: certfile, paths: [/dev/null], interval: 5s, timeout: 2s}}
+  - {{id: so-van-ban, kind: certfile, paths: [/dev/null], interval: 10m, timeout: 2s}}
   - {{id: stuck-link, kind: tcp, host: 127.0.0.1, port: {ports['stuck']}, interval: 1s, timeout: 0.4s,
      retries: 1, retry_delay: 2m}}
 """
@@ -112,7 +113,8 @@ def site(tmp_path: Path) -> Iterator[tuple[Any, dict[str, contextlib.ExitStack]]
 
 def test_status_page_in_chromium(site: tuple[Any, dict[str, contextlib.ExitStack]], tmp_path: Path) -> None:
     agent, stacks = site
-    want = {"uplink-dc": "OK", "mail-slow": "WARN", "portal-tinh": "CRIT", "chu-ky-so": "UNKNOWN", "stuck-link": "OK"}
+    want = {"uplink-dc": "OK", "mail-slow": "WARN", "portal-tinh": "CRIT", "chu-ky-so": "UNKNOWN",
+            "so-van-ban": "UNKNOWN", "stuck-link": "OK"}
     wait_for(lambda: {k: v["status"] for k, v in by_id(results(agent.url)).items()} == want, 20, "every state")
     stacks["stuck"].close()  # its next run fails, then waits 2 min before the retry: no fresh result
     stuck = by_id(results(agent.url))["stuck-link"]
@@ -161,6 +163,18 @@ def test_status_page_in_chromium(site: tuple[Any, dict[str, contextlib.ExitStack
         assert browser.js("document.querySelectorAll('img, script').length") == 0
         browser.open(f"{agent.url}/")
 
+        # "Run now" on a check scheduled every 10 minutes: its new result shows up on the open page.
+        row = "document.querySelector('tr.check[data-check=\"so-van-ban\"]')"
+        before = browser.js(f"{row}.querySelector('time').textContent")
+        first = by_id(results(agent.url))["so-van-ban"]["started"]
+        time.sleep(1.1)  # the row shows seconds: a new run must show another time
+        browser.js(f"{row}.querySelector('form.run').requestSubmit()")
+        wait_for(lambda: browser.js("!document.getElementById('notice').hidden"), 5, "the run-now notice")
+        assert "so-van-ban" in browser.js("document.getElementById('notice').textContent")
+        wait_for(lambda: by_id(results(agent.url))["so-van-ban"]["started"] > first, 10, "the manual run")
+        wait_for(lambda: browser.js(f"{row}.querySelector('time').textContent") != before, 10,
+                 "the manual run's time on the page")
+
         # Live: stop the uplink's server; the open page must turn it red without a reload.
         browser.js("window.__notReloaded = true")
         row = "document.querySelector('tr.check[data-check=\"uplink-dc\"]')"
@@ -185,7 +199,7 @@ def test_docs_screenshots(tmp_path: Path) -> None:
         cfg = write_config(tmp_path / "dxagent.yml", tmp_path / "state", ports, "UBND xã Phù Đổng")
         cfg.write_text(cfg.read_text(encoding="utf-8").replace('"Hà Nội <b>"', "Hà Nội"), encoding="utf-8")
         with dxagent_run(cfg) as agent, Browser(tmp_path) as browser:
-            wait_for(lambda: len(results(agent.url)["results"]) == 5, 20, "first results")
+            wait_for(lambda: len(results(agent.url)["results"]) == 6, 20, "first results")
             stuck.close()
             time.sleep(5)  # stuck-link goes stale (3 intervals of 1 s)
             for width, height in ((1280, 900), (360, 740)):

@@ -1,7 +1,7 @@
 "use strict";
 (function () {
   var D = JSON.parse(document.getElementById("dx-data").textContent), W = D.words;
-  var SEV = {CRIT: 0, UNKNOWN: 1, WARN: 2, OK: 3, PENDING: 4}, timer = null, fast = 0;
+  var SEV = {CRIT: 0, UNKNOWN: 1, WARN: 2, OK: 3, PENDING: 4}, timer = null, fast = 0, loaded = Date.now();
   function $(id) { return document.getElementById(id); }
   function el(tag, cls, text) { var e = document.createElement(tag); if (cls) e.className = cls; if (text) e.textContent = text; return e; }
   function pad(n) { return (n < 10 ? "0" : "") + n; }
@@ -19,10 +19,11 @@
     var byKey = {}, now = doc.generated_at;
     doc.results.forEach(function (r) { byKey[r.id + " " + r.target] = r; });
     ["OK", "WARN", "CRIT", "UNKNOWN"].forEach(function (s) { var n = $("n-" + s); if (n) n.textContent = doc.counts[s]; });
-    var problems = [];
-    rows().forEach(function (row) {
+    var problems = [], all = rows(), matched = 0;
+    all.forEach(function (row) {
       var r = byKey[row.dataset.check + " " + row.dataset.target];
       if (!r) return;
+      matched++;
       if (row.dataset.status !== r.status) { row.dataset.since = r.started; row.dataset.status = r.status; }
       var stale = now - (r.started + r.duration_seconds) > D.stale_n * parseFloat(row.dataset.interval);
       row.className = "check st-" + r.status + (stale ? " stale" : "");
@@ -52,6 +53,8 @@
       list.appendChild(li);
     });
     $("no-problems").hidden = problems.length > 0;
+    /* Checks or targets added or removed (a config reload): the rows are the server's to lay out. */
+    if (matched !== doc.results.length && Date.now() - loaded > 60000) location.reload();
     $("updated").textContent = clock(now);
     $("offline").hidden = true;
   }
