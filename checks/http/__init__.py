@@ -2,8 +2,9 @@
 
 For the national portals (dichvucong.gov.vn, vneid.gov.vn) and the province's TTHC system. Phase
 times match blackbox_exporter's probe_http_duration_seconds (from httpx's trace extension; DNS is
-timed before the connect, see checks/http/client.py); certificates in depth belong to the `tls` kind. Every wait is bounded by
-the check's budget and the body by `max_body_bytes`, so a hostile server costs at most that.
+timed before the connect, see checks/http/client.py); certificates in depth belong to the `tls`
+kind. Every wait is bounded by the check's budget and the body by `max_body_bytes`, so a hostile
+server costs at most that.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
 from dxagent.checks.http.judge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Model, Secret
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
-from dxagent.modelkit import AfterValidator, BeforeValidator, Field, model_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["EXAMPLE", "METRICS", "Config", "Measurement", "Verdict", "judge", "probe", "status_matches"]
