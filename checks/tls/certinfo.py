@@ -203,8 +203,8 @@ ISSUE_TEXT: dict[str, Text] = {
     "expired": t("certificate expired", "chứng chỉ đã hết hạn"),
     "not_yet_valid": t("certificate not yet valid", "chứng chỉ chưa đến ngày hiệu lực"),
     "self_signed": t("self-signed certificate", "chứng chỉ tự ký"),
-    "incomplete_chain": t("issuer not sent by the server and not trusted here (missing intermediate or untrusted root)",
-                          "máy chủ không gửi CA cấp phát và máy này không tin cậy CA đó (thiếu CA trung gian hoặc CA gốc chưa được tin cậy)"),
+    "incomplete_chain": t("issuer missing (intermediate not sent, or untrusted root)",
+                          "thiếu CA cấp phát (máy chủ không gửi CA trung gian, hoặc CA gốc chưa được tin cậy)"),
     "unknown_issuer": t("issuer not trusted here", "tổ chức cấp phát không được tin cậy trên máy này"),
     "hostname_mismatch": t("certificate does not name the host", "chứng chỉ không đúng tên máy chủ"),
     "other": t("chain does not verify", "chuỗi chứng chỉ không hợp lệ"),
@@ -271,47 +271,60 @@ _INTERMEDIATE_WORDS = ("intermediate", "issuing", "subordinate", "trung gian")
 _ROOT_WORDS = ("root", " goc")
 
 
-def _issuer_lead(leaf: x509.Certificate) -> tuple[str, str]:
-    """("intermediate" | "root" | "unknown", the evidence) for a leaf served alone whose issuer is unknown here."""
-    issuer = fold(name_str(leaf.issuer))
-    urls = ca_issuers(leaf)
-    if any(ca in issuer for ca in _PUBLIC_CAS):
-        return "intermediate", "public CA"
-    if any(word in issuer for word in _INTERMEDIATE_WORDS):
-        return "intermediate", "name"
-    if any(word in issuer for word in _ROOT_WORDS):
-        return "root", "name"
+def _public_url(urls: Sequence[str]) -> str | None:
+    """The first caIssuers URL on a public web host (an ldap:// or .local address says "private CA")."""
     for url in urls:
         host = (urllib.parse.urlsplit(url).hostname or "").lower()
         if url.lower().startswith(("http://", "https://")) and "." in host and not host.endswith(
                 (".local", ".lan", ".internal", ".corp", ".home.arpa")):
-            return "intermediate", url
-    return "unknown", ""
+            return url
+    return None
+
+
+def _issuer_lead(leaf: x509.Certificate) -> tuple[str, Text | None]:
+    """("intermediate" | "root" | "unknown", why) for a leaf served alone whose issuer is unknown here."""
+    issuer = fold(name_str(leaf.issuer))
+    if any(ca in issuer for ca in _PUBLIC_CAS):
+        return "intermediate", t("the issuer is a public CA", "CA cấp phát là CA công cộng")
+    if any(word in issuer for word in _INTERMEDIATE_WORDS):
+        return "intermediate", t("the issuer's name says intermediate", "tên CA cấp phát cho thấy đây là CA trung gian")
+    if any(word in issuer for word in _ROOT_WORDS):
+        return "root", t("the issuer's name says root", "tên CA cấp phát cho thấy đây là CA gốc")
+    if _public_url(ca_issuers(leaf)):
+        return "intermediate", t("the certificate names where its issuer is published",
+                                 "chứng chỉ ghi địa chỉ công bố CA cấp phát")
+    return "unknown", None
 
 
 def _incomplete_hint(leaf: x509.Certificate | None, target: str) -> Text:
     """Issue #19: from the leaf alone the missing issuer may be an intermediate or an untrusted root."""
     issuer = name_str(leaf.issuer) if leaf is not None else "?"
-    lead, evidence = _issuer_lead(leaf) if leaf is not None else ("unknown", "")
-    root = t("if {issuer} is your organisation's or the Government CA's root, trust it here with `ca_file` "
-             "(a PEM file of that root)",
-             "nếu {issuer} là CA gốc của đơn vị hoặc CA gốc Chính phủ (rootca.gov.vn), khai báo CA gốc đó trong "
-             "`ca_file` (tệp PEM)", issuer=issuer)
-    inter = t("if {issuer} is a public CA's intermediate, configure {target} to send it with its certificate "
-              "(full chain)",
-              "nếu {issuer} là CA trung gian của một CA công cộng, cấu hình {target} gửi kèm chứng chỉ đó "
-              "(chuỗi đầy đủ)", issuer=issuer, target=target)
-    if lead == "intermediate":
-        why = (t("its certificate is at {url}", "chứng chỉ của CA này ở {url}", url=evidence) if "://" in evidence
-               else t("the issuer's name says so", "tên CA cấp phát cho thấy điều đó") if evidence == "name"
-               else t("the issuer is a public CA", "CA cấp phát là CA công cộng"))
-        return Text(f"Likely a missing intermediate ({why.en}): {inter.en}; {root.en}.",
-                    f"Nhiều khả năng thiếu CA trung gian ({why.vi}): {inter.vi}; {root.vi}.")
-    if lead == "root":
-        return Text(f"Likely an untrusted root: {root.en}; {inter.en}.",
-                    f"Nhiều khả năng là CA gốc chưa được tin cậy: {root.vi}; {inter.vi}.")
-    return Text(f"The issuer may be a root or an intermediate: {root.en}; {inter.en}.",
-                f"CA cấp phát có thể là CA gốc hoặc CA trung gian: {root.vi}; {inter.vi}.")
+    lead, why = _issuer_lead(leaf) if leaf is not None else ("unknown", None)
+    url = _public_url(ca_issuers(leaf)) if leaf is not None else None
+    def root(who: str, vi_who: str) -> Text:
+        return t("if {who} is your organisation's or the Government CA's root, trust it here with `ca_file` "
+                 "(a PEM file of that root)",
+                 "nếu {vi_who} là CA gốc của đơn vị hoặc CA gốc Chính phủ (rootca.gov.vn), khai báo CA gốc đó trong "
+                 "`ca_file` (tệp PEM)", who=who, vi_who=vi_who)
+
+    def inter(who: str, vi_who: str) -> Text:
+        where = t("; the intermediate is at {url}", "; chứng chỉ CA trung gian ở {url}", url=url) if url else t("", "")
+        return t("if {who} is an intermediate CA (a public CA's, say), configure {target} to send it with its "
+                 "certificate (full chain{where})",
+                 "nếu {vi_who} là CA trung gian (ví dụ của một CA công cộng), cấu hình {target} gửi kèm chứng chỉ đó "
+                 "(chuỗi đầy đủ{where_vi})", who=who, vi_who=vi_who, target=target, where=where.en, where_vi=where.vi)
+
+    named, it = (issuer, issuer), ("it", "CA này")
+    if lead == "intermediate" and why is not None:
+        first, second = inter(*named), root(*it)
+        return Text(f"Likely a missing intermediate ({why.en}): {first.en}; {second.en}.",
+                    f"Nhiều khả năng thiếu CA trung gian ({why.vi}): {first.vi}; {second.vi}.")
+    first, second = root(*named), inter(*it)
+    if lead == "root" and why is not None:
+        return Text(f"Likely an untrusted root ({why.en}): {first.en}; {second.en}.",
+                    f"Nhiều khả năng là CA gốc chưa được tin cậy ({why.vi}): {first.vi}; {second.vi}.")
+    return Text(f"The issuer may be a root or an intermediate: {first.en}; {second.en}.",
+                f"CA cấp phát có thể là CA gốc hoặc CA trung gian: {first.vi}; {second.vi}.")
 
 
 def hint(what: str, *, target: str, server_name: str, chain: Sequence[x509.Certificate] = (),
