@@ -466,3 +466,64 @@ async def test_cross_check_with_blackbox_exporter(pki: TestPKI, tmp_path: Path) 
             else:
                 assert "probe_ssl_earliest_cert_expiry" not in bb_ver, name  # the gap we close
                 assert sample(ours, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
+
+
+def _odd(name: Any, key: Any, *, sans: list[Any] | None = None, ca: bool | None = None, algorithm: Any = None) -> Any:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
+
+    now = dt.datetime.now(dt.UTC)
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
+         .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30)))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if ca is not None:
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    edwards = isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
+    return b.sign(key, None if edwards else (algorithm or hashes.SHA256()))
+
+
+def test_facts_of_odd_certificates_come_from_cryptography() -> None:
+    """Keys, names, SANs and algorithms the old DER reader was compared on, now read by cryptography.x509."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Sở "TT&TT", Hà Nội'),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "#hash\\back")])
+    now = time.time()
+    sans = [x509.DNSName("b.example"), x509.IPAddress(ipaddress.ip_address("2001:db8::1")), x509.RFC822Name("a@example.vn")]
+    f = ci.facts(_odd(name, ec.generate_private_key(ec.SECP384R1()), sans=sans, ca=True, algorithm=hashes.SHA384()), now)
+    assert f["sans"] == ["DNS:b.example", "IP:2001:db8::1", "email:a@example.vn"]
+    assert (f["key_type"], f["key_bits"], f["signature_algorithm"], f["ca"]) == ("EC secp384r1", 384, "ecdsa-with-SHA384", True)
+    assert f["subject_cn"] == "#hash\\back" and "Hà Nội" in f["subject"] and f["self_issued"]
+    for key, facts in ((ed25519.Ed25519PrivateKey.generate(), ("Ed25519", 256, "ed25519")),
+                       (ed448.Ed448PrivateKey.generate(), ("Ed448", 456, "ed448")),
+                       (dsa.generate_private_key(2048), ("DSA", 2048, "dsa-with-sha256")),
+                       (rsa.generate_private_key(65537, 3072), ("RSA", 3072, "sha256WithRSAEncryption"))):
+        f = ci.facts(_odd(name, key), now)
+        assert (f["key_type"], f["key_bits"], f["signature_algorithm"]) == facts
+    f = ci.facts(_odd(x509.Name([]), ec.generate_private_key(ec.SECP256R1())), now)
+    assert (f["subject"], f["subject_cn"], f["sans"], f["ca"], f["ca_issuers"]) == ("", "", [], False, [])
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")  # one root has a negative serial
+def test_facts_of_every_root_in_the_system_store() -> None:
+    """Whatever a public CA put in its certificate, the facts come out (no exception, known key types)."""
+    from cryptography import x509
+
+    bundle = ssl.get_default_verify_paths().cafile
+    if not bundle:
+        pytest.skip("no system CA bundle")
+    certs = x509.load_pem_x509_certificates(Path(bundle).read_bytes())
+    assert len(certs) > 50
+    for cert in certs:
+        f = ci.facts(cert, time.time())
+        assert f["key_type"] != "unknown" and f["key_bits"] and f["subject"] and f["ca"], f["subject"]
