@@ -236,19 +236,23 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
 async def _check_name(cfg: Config, family: int, addr: tuple[Any, ...], hs: Handshake, details: dict[str, Any],
                       deadline: float) -> None:
     """OpenSSL's host-name verdict, added to `hs.errors`; when it cannot be had, details say why (never a failure)."""
-    chan = _Channel()
-    try:
-        async with asyncio.timeout_at(deadline - 0.05):
-            await chan.open(cfg, family, addr, {})
-            verdict = await _tlsclient.check_name(chan.recv, chan.send, cfg.check_name().strip("[]"), hs.chain[0])
-    except TimeoutError:
-        details["name_check"] = "timeout"
-        return
-    except (OSError, ssl.SSLError, StartTLSError, ValueError) as exc:
-        details["name_check"] = f"undecided: {_err(exc)}"
-        return
-    finally:
-        chan.close()
+    name = cfg.check_name().strip("[]")
+    known, verdict = _tlsclient.known_name(hs.chain[0], name)
+    if not known:
+        chan = _Channel()
+        try:
+            async with asyncio.timeout_at(deadline - 0.05):
+                await chan.open(cfg, family, addr, {})
+                verdict = await _tlsclient.check_name(chan.recv, chan.send, name, hs.chain[0])
+        except TimeoutError:
+            details["name_check"] = "timeout"
+            return
+        except (OSError, ssl.SSLError, StartTLSError, ValueError) as exc:
+            details["name_check"] = f"undecided: {_err(exc)}"
+            return
+        finally:
+            chan.close()
+        _tlsclient.remember_name(hs.chain[0], name, verdict)
     details["name_check"] = "mismatch" if verdict else "match"
     if verdict is not None:
         hs.errors.append((0, verdict[0], hs.chain[0]))

@@ -22,18 +22,24 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-__all__ = ["Handshake", "HandshakeError", "context", "openssl_context", "handshake", "check_name",
-           "ssl_error_text", "system_trust", "trust_stamp"]
+__all__ = ["Handshake", "HandshakeError", "context", "openssl_context", "handshake", "check_name", "known_name",
+           "remember_name", "ssl_error_text", "system_trust", "trust_stamp"]
 
 _CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], ssl.SSLContext] = {}
 _OPENSSL_CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], SSL.Context] = {}
 _HASHED = re.compile(r"^[0-9a-f]{8}\.\d+$")
+# OpenSSL's name verdicts per (leaf fingerprint, name): a pure function of the two, so a leaf seen again
+# (every run of a check, for months) needs no second handshake. Bounded; the oldest go first.
+_NAME_VERDICTS: dict[tuple[bytes, str], tuple[int, str] | None] = {}
+_NAME_VERDICTS_MAX = 256
 _LEGACY_CIPHERS = "ALL:!aNULL:!eNULL:@SECLEVEL=0"
 _OP_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)  # SSL_OP_LEGACY_SERVER_CONNECT, named in 3.12+
 
+_SHA256 = SHA256()
 Recv = Callable[[], Awaitable[bytes]]
 Send = Callable[[bytes], Awaitable[None]]
 
@@ -220,6 +226,21 @@ async def handshake(recv: Recv, send: Send, sni: str | None, ctx: SSL.Context) -
         await flush()
     return Handshake(list(chain), errors, conn.get_protocol_version_name(), conn.get_cipher_name() or "",
                      conn.get_cipher_bits())
+
+
+def known_name(leaf: x509.Certificate, name: str) -> tuple[bool, tuple[int, str] | None]:
+    """(known, verdict) of an earlier `check_name` of this leaf and name."""
+    key = (leaf.fingerprint(_SHA256), name.lower())
+    if key in _NAME_VERDICTS:
+        return True, _NAME_VERDICTS[key]
+    return False, None
+
+
+def remember_name(leaf: x509.Certificate, name: str, verdict: tuple[int, str] | None) -> None:
+    """Keep a decided verdict of `check_name` for this leaf and name."""
+    if len(_NAME_VERDICTS) >= _NAME_VERDICTS_MAX:
+        _NAME_VERDICTS.pop(next(iter(_NAME_VERDICTS)))
+    _NAME_VERDICTS[(leaf.fingerprint(_SHA256), name.lower())] = verdict
 
 
 def _name_context(leaf: x509.Certificate) -> ssl.SSLContext:

@@ -184,3 +184,17 @@ async def test_expiry_and_version_hints_carry_the_values(pki: TestPKI) -> None:
     assert (r.status, r.reason) == (Status.WARN, Reason.THRESHOLD)
     assert f"127.0.0.1:{srv.port}" in r.hint.en and "10 days" in r.hint.en and "10 ngày" in r.hint.vi
     assert time.strftime("%Y-%m-%d", time.gmtime(time.time() + 10 * 86400)) in r.hint.en
+
+
+async def test_the_name_verdict_is_remembered_per_leaf(pki: TestPKI) -> None:
+    """OpenSSL's verdict depends on the leaf and the name only: a leaf seen again needs no second handshake."""
+    from dxagent.checks.tls import client
+
+    leaf = pki.leaf(hosts=("wrong.example",), filename="remember")
+    assert client.known_name(leaf.certificate, "localhost") == (False, None)
+    with serve_https(leaf) as srv:
+        first = await probe(srv.port, pki.root_pem)
+        known, verdict = client.known_name(leaf.certificate, "LOCALHOST")
+        second = await probe(srv.port, pki.root_pem)
+    assert known and verdict is not None and verdict[0] == 62
+    assert issues(first) == issues(second) == ["hostname_mismatch"]
