@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from dxagent.checks.tls import certinfo as ci
 from dxagent.checks.tls import client as _tlsclient
+from dxagent.checks.tls import hints
 from dxagent.checks.tls.client import Handshake
 from dxagent.checks.tls.starttls import StartTLSError, upgrade
 from dxagent.config import CheckConfig
@@ -210,6 +211,9 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                        "993 need `starttls: none`).",
                        "Kiểm tra {target} có đúng giao thức {proto} và hỗ trợ STARTTLS (cổng TLS trực tiếp như 465, "
                        "993 cần `starttls: none`).", target=target, proto=cfg.starttls.upper()))
+    except _tlsclient.UnreadableCertificate as exc:
+        return _fail(ctx, target, Reason.TLS, chan.phase, details, t("{err}", "{err}", err=exc),
+                     hints.hint("other", target=target, server_name=cfg.check_name()))  # type: ignore[arg-type]
     except _tlsclient.HandshakeError as exc:
         return _fail(ctx, target, Reason.TLS, chan.phase, details,
                      t("TLS handshake failed: {err}", "bắt tay TLS thất bại: {err}", err=exc),
@@ -310,7 +314,7 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
         samples.append(Sample.of("tls_verified", 0))
         return ctx.result(Status.CRIT, t("the server presented no certificate", "máy chủ không gửi chứng chỉ"),
                           target=target, reason=Reason.TLS, samples=samples, details=details,
-                          hint=ci.hint("other", target=target, server_name=cfg.check_name()))
+                          hint=hints.hint("other", target=target, server_name=cfg.check_name()))
     chain_facts = [ci.facts(c, now) for c in hs.chain]
     issues = ci.classify(hs.errors, hs.chain, cfg.check_name())
     leaf = chain_facts[0]
@@ -333,7 +337,7 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
     if what == "version":
         summary = Text(f"only {hs.version} negotiated (minimum {cfg.min_version}); {summary.en}",
                        f"chỉ thương lượng được {hs.version} (tối thiểu {cfg.min_version}); {summary.vi}")
-    advice = ci.hint(what, target=target, server_name=cfg.check_name(), chain=hs.chain, issues=issues,
+    advice = hints.hint(what, target=target, server_name=cfg.check_name(), chain=hs.chain, issues=issues,
                      version=hs.version, min_version=cfg.min_version, days=chain_days, date=earliest["not_after"][:10])
     return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
                       hint=advice if status != Status.OK else None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import unicodedata
-import urllib.parse
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +23,8 @@ from dxagent.model import Status, Text, t
 
 __all__ = [
     "DAY", "days_thresholds", "facts", "name_str", "common_name", "days_left", "judge_days",
-    "VerifyIssue", "classify", "ISSUE_TEXT", "hint", "tls_summary", "fold", "serial_hex", "HOSTNAME_CODES",
+    "VerifyIssue", "classify", "ISSUE_TEXT", "tls_summary", "fold", "serial_hex", "HOSTNAME_CODES", "ca_issuers",
+    "sans",
 ]
 
 DAY = 86400.0
@@ -84,7 +84,8 @@ def _extension(cert: x509.Certificate, kind: type[Any]) -> Any:
         return None
 
 
-def _sans(cert: x509.Certificate) -> list[str]:
+def sans(cert: x509.Certificate) -> list[str]:
+    """The SANs as `DNS:…`, `IP:…`, `email:…`; ["<malformed>"] for a damaged extension."""
     try:
         san = _extension(cert, x509.SubjectAlternativeName)
     except ValueError:  # a damaged extension: the other facts are still useful
@@ -142,7 +143,7 @@ def facts(cert: x509.Certificate, now: float) -> dict[str, Any]:
         "issuer": name_str(cert.issuer),
         "issuer_cn": common_name(cert.issuer),
         "serial": serial_hex(cert),
-        "sans": _sans(cert),
+        "sans": sans(cert),
         "not_before": not_before.isoformat(),
         "not_after": not_after.isoformat(),
         "not_before_timestamp": not_before.timestamp(),
@@ -251,7 +252,7 @@ def classify(errors: Sequence[tuple[int, int, x509.Certificate | None]], chain: 
                                                "CA cấp phát {who} không được tin cậy trên máy này", who=issuer))
         elif code in HOSTNAME_CODES:
             leaf = chain[0] if chain else cert
-            names = ", ".join(_sans(leaf)) if leaf is not None else ""
+            names = ", ".join(sans(leaf)) if leaf is not None else ""
             if leaf is not None and not names:
                 names = "CN=" + common_name(leaf.subject)
             add("hostname_mismatch", 0, t("{host} not in {names}", "{host} không có trong {names}",
@@ -259,128 +260,6 @@ def classify(errors: Sequence[tuple[int, int, x509.Certificate | None]], chain: 
         else:
             add("other", depth, t("{who}: {what}", "{who}: {what}", who=who, what=_CODES.get(code, f"OpenSSL verify error {code}")))
     return sorted(issues, key=lambda i: (PRIORITY.index(i.key), i.depth))
-
-
-# Issuer organisations and CNs of the public CAs whose intermediates servers most often forget to send.
-_PUBLIC_CAS = ("let's encrypt", "digicert", "sectigo", "comodo", "globalsign", "godaddy", "go daddy", "starfield",
-               "entrust", "zerossl", "google trust services", "amazon", "microsoft azure", "geotrust", "rapidssl",
-               "thawte", "certum", "actalis", "buypass", "ssl.com", "quovadis", "harica", "trustasia", "gogetssl",
-               "identrust", "cloudflare", "encryption everywhere", "alphassl")
-# Words (folded) in an issuer's name that tell a subordinate CA from a root.
-_INTERMEDIATE_WORDS = ("intermediate", "issuing", "subordinate", "trung gian")
-_ROOT_WORDS = ("root", " goc")
-
-
-def _public_url(urls: Sequence[str]) -> str | None:
-    """The first caIssuers URL on a public web host (an ldap:// or .local address says "private CA")."""
-    for url in urls:
-        host = (urllib.parse.urlsplit(url).hostname or "").lower()
-        if url.lower().startswith(("http://", "https://")) and "." in host and not host.endswith(
-                (".local", ".lan", ".internal", ".corp", ".home.arpa")):
-            return url
-    return None
-
-
-def _issuer_lead(leaf: x509.Certificate) -> tuple[str, Text | None]:
-    """("intermediate" | "root" | "unknown", why) for a leaf served alone whose issuer is unknown here."""
-    issuer = fold(name_str(leaf.issuer))
-    if any(ca in issuer for ca in _PUBLIC_CAS):
-        return "intermediate", t("the issuer is a public CA", "CA cấp phát là CA công cộng")
-    if any(word in issuer for word in _INTERMEDIATE_WORDS):
-        return "intermediate", t("the issuer's name says intermediate", "tên CA cấp phát cho thấy đây là CA trung gian")
-    if any(word in issuer for word in _ROOT_WORDS):
-        return "root", t("the issuer's name says root", "tên CA cấp phát cho thấy đây là CA gốc")
-    if _public_url(ca_issuers(leaf)):
-        return "intermediate", t("the certificate names where its issuer is published",
-                                 "chứng chỉ ghi địa chỉ công bố CA cấp phát")
-    return "unknown", None
-
-
-def _incomplete_hint(leaf: x509.Certificate | None, target: str) -> Text:
-    """Issue #19: from the leaf alone the missing issuer may be an intermediate or an untrusted root."""
-    issuer = name_str(leaf.issuer) if leaf is not None else "?"
-    lead, why = _issuer_lead(leaf) if leaf is not None else ("unknown", None)
-    url = _public_url(ca_issuers(leaf)) if leaf is not None else None
-    def root(who: str, vi_who: str) -> Text:
-        return t("if {who} is your organisation's or the Government CA's root, trust it here with `ca_file` "
-                 "(a PEM file of that root)",
-                 "nếu {vi_who} là CA gốc của đơn vị hoặc CA gốc Chính phủ (rootca.gov.vn), khai báo CA gốc đó trong "
-                 "`ca_file` (tệp PEM)", who=who, vi_who=vi_who)
-
-    def inter(who: str, vi_who: str) -> Text:
-        where = t("; the intermediate is at {url}", "; chứng chỉ CA trung gian ở {url}", url=url) if url else t("", "")
-        return t("if {who} is an intermediate CA (a public CA's, say), configure {target} to send it with its "
-                 "certificate (full chain{where})",
-                 "nếu {vi_who} là CA trung gian (ví dụ của một CA công cộng), cấu hình {target} gửi kèm chứng chỉ đó "
-                 "(chuỗi đầy đủ{where_vi})", who=who, vi_who=vi_who, target=target, where=where.en, where_vi=where.vi)
-
-    named, it = (issuer, issuer), ("it", "CA này")
-    if lead == "intermediate" and why is not None:
-        first, second = inter(*named), root(*it)
-        return Text(f"Likely a missing intermediate ({why.en}): {first.en}; {second.en}.",
-                    f"Nhiều khả năng thiếu CA trung gian ({why.vi}): {first.vi}; {second.vi}.")
-    first, second = root(*named), inter(*it)
-    if lead == "root" and why is not None:
-        return Text(f"Likely an untrusted root ({why.en}): {first.en}; {second.en}.",
-                    f"Nhiều khả năng là CA gốc chưa được tin cậy ({why.vi}): {first.vi}; {second.vi}.")
-    return Text(f"The issuer may be a root or an intermediate: {first.en}; {second.en}.",
-                f"CA cấp phát có thể là CA gốc hoặc CA trung gian: {first.vi}; {second.vi}.")
-
-
-def hint(what: str, *, target: str, server_name: str, chain: Sequence[x509.Certificate] = (),
-         issues: Sequence[VerifyIssue] = (), version: str = "", min_version: str = "", days: float = 0.0,
-         date: str = "") -> Text | None:
-    """What the technician should do about the tls check's deciding problem, with this check's values.
-
-    `what` is an issue key, "expiry" or "version"; `target` is host:port as connected.
-    """
-    leaf = chain[0] if chain else None
-    subject = (common_name(leaf.subject) or name_str(leaf.subject)) if leaf is not None else server_name
-    if what == "expired":
-        depth = next((i.depth for i in issues if i.key == "expired"), 0)
-        cert = chain[depth] if depth < len(chain) else leaf
-        who = (common_name(cert.subject) or name_str(cert.subject)) if cert is not None else subject
-        return t("Renew {who} now and install it on {target} together with its intermediate CA.",
-                 "Gia hạn {who} ngay và cài lên {target} kèm chứng chỉ CA trung gian.", who=who, target=target)
-    if what == "not_yet_valid":
-        return t("The certificate of {target} starts in the future: check this machine's clock (`clock` check) "
-                 "and the server's, or install the certificate that is valid now.",
-                 "Chứng chỉ của {target} chưa đến ngày hiệu lực: kiểm tra đồng hồ máy này (kiểm tra `clock`) và của "
-                 "máy chủ, hoặc cài chứng chỉ đang có hiệu lực.", target=target)
-    if what == "self_signed":
-        return t("{target} presents a self-signed certificate ({who}): install one from a trusted CA, or, for an "
-                 "internal server, trust this certificate itself with `ca_file`.",
-                 "{target} dùng chứng chỉ tự ký ({who}): cài chứng chỉ do CA tin cậy cấp, hoặc với máy chủ nội bộ, "
-                 "khai báo chính chứng chỉ này trong `ca_file`.", target=target, who=subject)
-    if what == "incomplete_chain":
-        return _incomplete_hint(leaf, target)
-    if what == "unknown_issuer":
-        top = chain[-1] if chain else None
-        root = name_str(top.subject if top is not None and top.subject == top.issuer else top.issuer) if top else "?"
-        return t("Trust the root {root} with `ca_file` (the Government CA root from rootca.gov.vn is not in the "
-                 "default stores), or install on {target} a certificate from a CA trusted here.",
-                 "Khai báo CA gốc {root} trong `ca_file` (CA gốc Chính phủ tại rootca.gov.vn không có sẵn trong kho "
-                 "mặc định), hoặc cài lên {target} chứng chỉ do CA được tin cậy cấp.", root=root, target=target)
-    if what == "hostname_mismatch":
-        names = ", ".join(_sans(leaf)) if leaf is not None else ""
-        return t("The certificate of {target} is for {names}, not {name}: install the certificate issued for {name}, "
-                 "or set `server_name` to a name it covers when connecting by IP.",
-                 "Chứng chỉ của {target} cấp cho {names}, không phải {name}: cài chứng chỉ cấp cho {name}, hoặc đặt "
-                 "`server_name` là tên có trong chứng chỉ khi kết nối bằng địa chỉ IP.",
-                 target=target, names=names or "?", name=server_name)
-    if what == "expiry":
-        return t("{who} on {target} expires in {n:.0f} days ({date}): renew it and install the new one before then.",
-                 "{who} trên {target} hết hạn sau {n:.0f} ngày ({date}): gia hạn và cài chứng chỉ mới trước ngày đó.",
-                 who=subject, target=target, n=days, date=date)
-    if what == "version":
-        return t("{target} negotiated only {version} (minimum {min}): enable TLS 1.2 or 1.3 on the server.",
-                 "{target} chỉ thương lượng được {version} (tối thiểu {min}): bật TLS 1.2 hoặc 1.3 trên máy chủ.",
-                 target=target, version=version, min=min_version)
-    if what == "ok":
-        return None
-    return t("Inspect the chain with `openssl s_client -connect {target} -servername {name} -showcerts`.",
-             "Xem chuỗi chứng chỉ bằng `openssl s_client -connect {target} -servername {name} -showcerts`.",
-             target=target, name=server_name)
 
 
 def tls_summary(what: str, issues: list[VerifyIssue], leaf_days: float, chain_days: float,

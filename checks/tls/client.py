@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-__all__ = ["Handshake", "HandshakeError", "context", "openssl_context", "handshake", "check_name", "known_name",
+__all__ = ["Handshake", "HandshakeError", "UnreadableCertificate", "context", "openssl_context", "handshake", "check_name", "known_name",
            "remember_name", "ssl_error_text", "system_trust", "trust_stamp"]
 
 _CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], ssl.SSLContext] = {}
@@ -46,6 +46,10 @@ Send = Callable[[bytes], Awaitable[None]]
 
 class HandshakeError(Exception):
     """The TLS handshake failed (not verification: no common version or cipher, not TLS at all); OpenSSL's reason."""
+
+
+class UnreadableCertificate(HandshakeError):
+    """The handshake completed but a presented certificate cannot be parsed by cryptography."""
 
 
 @dataclasses.dataclass
@@ -135,7 +139,11 @@ def context(ca_file: Path | None) -> ssl.SSLContext:
 def _record(conn: SSL.Connection, cert: Any, code: int, depth: int, ok: int) -> bool:
     """pyOpenSSL verify callback: note every error with its certificate, and let the handshake go on."""
     if not ok:
-        conn.get_app_data().append((depth, code, cert.to_cryptography()))
+        try:
+            parsed = cert.to_cryptography()
+        except ValueError:  # OpenSSL took it, cryptography's stricter parser does not: the error still counts
+            parsed = None
+        conn.get_app_data().append((depth, code, parsed))
     return True
 
 
@@ -219,7 +227,10 @@ async def handshake(recv: Recv, send: Send, sni: str | None, ctx: SSL.Context) -
             with contextlib.suppress(OSError):
                 await flush()  # the alert that tells the server why we stopped
             raise HandshakeError(openssl_error_text(exc)) from None
-    chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+    try:
+        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+    except ValueError as exc:
+        raise UnreadableCertificate(f"the server presented a certificate that cannot be parsed: {exc}") from None
     with contextlib.suppress(SSL.Error):  # a polite close_notify; the server's answer is not awaited
         conn.shutdown()
     with contextlib.suppress(OSError):

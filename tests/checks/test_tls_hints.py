@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from dxagent.checks import tls
-from dxagent.checks.tls import certinfo as ci
+from dxagent.checks.tls import hints
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 from tests.pki import TestPKI, serve_https
@@ -130,14 +130,14 @@ def _cert(issuer_cn: str, urls: tuple[str, ...] = (), org: str | None = None) ->
 ])
 def test_the_lead_follows_what_the_leaf_tells(issuer: str, urls: tuple[str, ...], lead: str) -> None:
     cert = _cert(issuer, urls)
-    hint = ci.hint("incomplete_chain", target="portal.example.vn:8443", server_name="portal.example.vn", chain=[cert])
+    hint = hints.hint("incomplete_chain", target="portal.example.vn:8443", server_name="portal.example.vn", chain=[cert])
     assert hint is not None and hint.en.startswith(lead), hint.en
     assert f"CN={issuer}" in hint.en and f"CN={issuer}" in hint.vi
     assert "`ca_file`" in hint.en and "portal.example.vn:8443" in hint.en and "portal.example.vn:8443" in hint.vi
 
 
 def test_a_public_ca_named_by_its_organisation_leads_with_the_intermediate() -> None:
-    hint = ci.hint("incomplete_chain", target="a.vn:443", server_name="a.vn", chain=[_cert("R11", org="Let's Encrypt")])
+    hint = hints.hint("incomplete_chain", target="a.vn:443", server_name="a.vn", chain=[_cert("R11", org="Let's Encrypt")])
     assert hint is not None and hint.en.startswith("Likely a missing intermediate (the issuer is a public CA)")
 
 
