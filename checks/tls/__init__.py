@@ -193,7 +193,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                 handshake_s = time.monotonic() - t0
             finally:
                 chan.close()
-            if cfg.verify and hs.chain:
+            if hs.chain:
                 await _check_name(cfg, family, addr, hs, details, deadline)
     except TimeoutError:
         return _fail(ctx, target, Reason.TIMEOUT, chan.phase, details,
@@ -321,7 +321,7 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
     earliest = min(chain_facts, key=lambda f: f["not_after_timestamp"])
     leaf_days = ci.days_left(leaf["not_after_timestamp"], now)
     chain_days = ci.days_left(earliest["not_after_timestamp"], now)
-    verified = not issues
+    verified = not issues and details.get("name_check") == "match"  # a name not checked is not verified
     samples += [Sample.of("tls_verified", verified),
                 Sample.of("tls_chain_earliest_not_after_timestamp_seconds", earliest["not_after_timestamp"])]
     for pos, f in enumerate(chain_facts[:MAX_LABELLED]):

@@ -22,6 +22,7 @@ from dxagent.checks import tls
 from dxagent.checks.tls import hints
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
+from tests.checks.tls_servers import once_then_hang, server_context
 from tests.pki import TestPKI, serve_https
 
 ORG = "Sở Thông tin và Truyền thông"
@@ -198,3 +199,23 @@ async def test_the_name_verdict_is_remembered_per_leaf(pki: TestPKI) -> None:
         second = await probe(srv.port, pki.root_pem)
     assert known and verdict is not None and verdict[0] == 62
     assert issues(first) == issues(second) == ["hostname_mismatch"]
+
+
+async def test_a_server_that_hangs_on_the_name_check_costs_its_timeout_only(pki: TestPKI) -> None:
+    """Hostile: the second connection (OpenSSL's name check) is accepted and never answered."""
+    with once_then_hang(server_context(pki.leaf(filename="once"))) as port:
+        t0 = time.monotonic()
+        r = await tls.probe(tls.Config(id="t", host="127.0.0.1", port=port, server_name="localhost",
+                                       ca_file=pki.root_pem), ProbeContext("t", "tls", timeout=1.0))
+        elapsed = time.monotonic() - t0
+    assert 0.8 < elapsed < 1.3
+    assert r.status == Status.OK and r.details["name_check"] == "timeout" and r.details["chain_length"] == 2
+    assert [s.value for s in r.samples if s.name == "tls_verified"] == [0]  # the name was not confirmed
+    assert "not verified" in r.summary.en
+
+
+async def test_verify_off_still_reports_a_wrong_name_but_judges_dates(pki: TestPKI) -> None:
+    with serve_https(pki.leaf(hosts=("wrong.example",), filename="off-name")) as srv:
+        r = await probe(srv.port, pki.root_pem, verify=False)
+    assert r.status == Status.OK and issues(r) == ["hostname_mismatch"]
+    assert [s.value for s in r.samples if s.name == "tls_verified"] == [0]
