@@ -24,8 +24,7 @@ from dxagent.config.types import Duration, Model
 from dxagent.icmp import Measurement, SocketPermission, ping_address
 from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.probe import ProbeContext, run_blocking
-from dxagent.runner import probe_budget
+from dxagent.probe import ProbeContext, probe_budget, run_blocking
 
 __all__ = ["Config", "Thresholds", "probe", "judge", "stats", "EXAMPLE", "METRICS", "permission_hint"]
 

@@ -22,8 +22,7 @@ from dxagent.checks import sip
 from dxagent.config import ConfigError, load_text
 from dxagent.limits import TimeLimit
 from dxagent.model import Reason, Result, Status
-from dxagent.probe import ProbeContext
-from dxagent.runner import probe_budget
+from dxagent.probe import ProbeContext, probe_budget
 
 
 @dataclass
