@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import json
 import ssl
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import bcrypt
@@ -16,9 +19,11 @@ from dxagent.config import ConfigError
 from dxagent.daemon import server as srv
 from dxagent.daemon.server import HTTPServer, Request, Response, Route, is_loopback, parse_listen
 from dxagent.daemon.webconfig import BasicAuth, WebConfig, load_web_config
+from tests import netns
 from tests.pki import TestPKI
 from tests.promtools import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
 
 
@@ -179,3 +184,55 @@ def test_basic_auth_cache_and_unknown_users() -> None:
     assert auth.check("prom", "s3cret") and auth.check("prom", "s3cret")  # second answer from the cache
     assert not auth.check("prom", "S3cret") and not auth.check("nobody", "s3cret")
     assert not BasicAuth({}).enabled
+
+
+@pytest.fixture
+def lab() -> Iterator[netns.NetLab]:
+    netns.skip_unless_available()
+    with netns.NetLab() as lab:
+        yield lab
+
+
+@pytest.mark.slow
+async def test_scrapes_succeed_during_an_idle_connection_flood_from_one_address(lab: netns.NetLab) -> None:
+    """Issue 16: 1,000 idle connections from one namespace address; 100/100 scrapes from another, each < 1 s."""
+    lan = lab.lan()
+    flooder = lan.add_host()
+    server = HTTPServer(ROUTES)
+    await server.start(f"{lan.gateway_v4}:{free_port()}")
+    assert server.address is not None
+    port = server.address[1]
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", flooder.ns, sys.executable, "-m", "tests.flood", lan.gateway_v4, str(port), "1000", "40",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert (await asyncio.wait_for(proc.stdout.readline(), 20)).strip() == b"flooding"
+        await asyncio.sleep(3)  # the flood is on: the flooder's address holds its share, the rest is reset
+        assert server._per_client.get(flooder.v4) == srv.MAX_PER_CLIENT and server.refused > 100
+        times = []
+        for _ in range(100):
+            t0 = time.monotonic()
+            reply = await asyncio.wait_for(
+                exchange_from(lan.gateway_v4, port, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 1.0)
+            times.append(time.monotonic() - t0)
+            assert reply.startswith(b"HTTP/1.1 200") and b"hello anonymous" in reply
+        assert max(times) < 1.0 and server._per_client.get(flooder.v4) == srv.MAX_PER_CLIENT
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        stats = json.loads(out.decode().splitlines()[-1])
+        assert stats["connects"] >= 1000 and stats["max_open"] >= srv.MAX_PER_CLIENT, (stats, err)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await server.close()
+
+
+async def exchange_from(host: str, port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(raw)
+    await writer.drain()
+    try:
+        return await reader.read()
+    finally:
+        writer.close()

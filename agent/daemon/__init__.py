@@ -181,6 +181,8 @@ class Daemon(HttpApi):
         if self.server is not None:
             await self.server.close()
         await self._flush_history()
+        if self.history is not None:
+            await self._heartbeat()  # alive until now: the last results are credited up to the stop
         if self.cfg.snapshot.enabled and self._snapshot_dirty:
             await self._write_snapshot()
         if self.history is not None:
