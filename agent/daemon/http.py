@@ -69,6 +69,11 @@ class HttpApi:
         return not reasons, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks),
                              "reasons": reasons, "state": state}
 
+    async def _healthz(self, req: Request) -> Response:
+        ok, detail = self.health()
+        body = json.dumps({"status": "ok" if ok else "unhealthy", **detail}).encode()
+        return Response(200 if ok else 503, body + b"\n", JSON)
+
     def _lang(self, req: Request) -> str:
         wanted = (req.query.get("lang") or [""])[0]
         return wanted if wanted in ("vi", "en") else self.lang
