@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import json
 import os
 import sqlite3
@@ -103,6 +104,7 @@ def test_full_state_folder_is_reported_buffered_and_written_back(small_tmpfs: Pa
         wait(lambda: health(agent.url)[0] == 503 and metric(agent.url, writable) == 0, 10, 0.25)
         assert time.time() - t_full < 10
         status, doc = health(agent.url)
+        assert status == 503
         assert any("history" in r and "space" in r for r in doc["reasons"]), doc
         assert doc["state"]["history"]["writable"] is False and doc["state"]["history"]["buffered"] > 0
         time.sleep(max(0.0, t_full + 60 - time.time()))
@@ -113,10 +115,10 @@ def test_full_state_folder_is_reported_buffered_and_written_back(small_tmpfs: Pa
         t_free = time.time()
         filler.unlink()
         wait(lambda: health(agent.url)[0] == 200 and metric(agent.url, writable) == 1, 15, 0.25)
-        assert metric(agent.url, "dxagent_history_buffered_results") == 0
+        # only the results of the last second or two wait for their batch now
+        assert metric(agent.url, "dxagent_history_buffered_results") <= 8
         assert metric(agent.url, "dxagent_history_dropped_results_total") == 0
         assert any("writable again" in line for line in agent.log())
-        print("\n".join(line for line in agent.log() if "level\": \"info" not in line or "writable" in line))
         time.sleep(2)
         assert agent.stop() == 0
     wal = small_tmpfs / "history.sqlite-wal"
@@ -127,7 +129,7 @@ def test_full_state_folder_is_reported_buffered_and_written_back(small_tmpfs: Pa
         starts = [r.ts for r in rows if r.check_id == f"c{i}"]
         inside = [t for t in starts if t_full <= t < t_free]
         assert len(inside) >= (t_free - t_full) - 2, (i, len(inside), t_free - t_full)
-        assert max(b - a for a, b in zip(starts, starts[1:], strict=False)) < 1.6, i  # no hole anywhere
+        assert max(b - a for a, b in itertools.pairwise(starts)) < 1.6, i  # no hole anywhere
     conn = sqlite3.connect(small_tmpfs / "history.sqlite")
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

@@ -249,8 +249,6 @@ class History:
             history_compact.compact(self._conn, self._tx, now_ms, to_ms(self.raw_retention),
                                     to_ms(self.retention), self.max_bytes)
             self._load_caches()
-            # compaction writes many pages at once: give the WAL's space back now, not at the next limit
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
         self._guard(work)
 

@@ -186,6 +186,7 @@ class HistoryWriter:
             problem = await self._run(folder_problem, self.folder, self.min_free)
             if problem is not None:
                 self._failed(problem)
+                self._next_try = 0.0  # statvfs is cheap: look again at the next flush (about every second)
                 return
             if not self._pending:  # failing with nothing queued (a heartbeat failed): a heartbeat tests the file
                 try:
