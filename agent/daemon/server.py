@@ -49,13 +49,41 @@ REFUSAL_LOG_EVERY = 600.0   # one warning per client address at most this often
 
 @dataclasses.dataclass(eq=False)
 class _Conn:
-    """One open connection: its client address, and whether it waits for a request (evictable)."""
+    """One admitted connection: its client address, and whether it waits for a request (evictable)."""
 
-    task: asyncio.Task[Any]
     client: str
     opened: float
+    task: asyncio.Task[Any] | None = None
     idle: bool = True
     released: bool = False
+
+
+class _Gate(asyncio.Protocol):
+    """Admission at `connection_made`, before any stream, writer or task exists for the connection.
+
+    A refused connection then costs an accept and a reset only, so a host reconnecting as fast as
+    it can (thousands a second) keeps the loop free for scrapes. An admitted one is handed to an
+    `asyncio.StreamReaderProtocol` running `HTTPServer._accept`.
+    """
+
+    def __init__(self, server: HTTPServer) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        conn = self._server._admit(client_key(str(peer[0]) if peer else "?"))
+        if conn is None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # a reset frees the slot at once, without a FIN handshake
+            return
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
+
+        async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await self._server._accept(r, w, conn)
+
+        proto = asyncio.StreamReaderProtocol(reader, serve)
+        transport.set_protocol(proto)
+        proto.connection_made(transport)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +172,7 @@ class HTTPServer:
         self.auth = BasicAuth(self.web.basic_auth_users)
         self._server: asyncio.Server | None = None
         self._ssl: ssl.SSLContext | None = None
-        self._connections: dict[asyncio.Task[Any], _Conn] = {}
+        self._connections: dict[_Conn, _Conn] = {}  # insertion-ordered set
         self._per_client: dict[str, int] = {}
         self._refusal_logged: dict[str, float] = {}
         self.refused = 0   # connections reset because their client address had too many
@@ -155,9 +183,11 @@ class HTTPServer:
         """Bind and serve; OSError (port in use, bad address) propagates to the caller."""
         host, port = parse_listen(listen)
         ctx = self._ssl = self.web.ssl_context()
-        # TLS starts per connection after admission (`_accept`), so limits apply before any handshake.
-        self._server = await asyncio.start_server(
-            self._accept, host, port, limit=MAX_HEADER_BYTES, reuse_address=True, backlog=BACKLOG)
+        # Admission happens first (`_Gate`), TLS per connection afterwards (`_accept`): the limits
+        # apply before any handshake or stream object.
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Gate(self), host, port, reuse_address=True,
+                                                backlog=BACKLOG)
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         log.info("listening on %s (%s%s)", listen, "https" if ctx else "http",
@@ -167,14 +197,15 @@ class HTTPServer:
         """Stop accepting and drop open connections (scrapes are retried by Prometheus)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
-                task.cancel()
+            for conn in list(self._connections):
+                if conn.task is not None:
+                    conn.task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
-    def _admit(self, client: str) -> bool:
-        """Room for one more connection of `client`? Evicts an idle one when all slots are taken."""
+    def _admit(self, client: str) -> _Conn | None:
+        """A slot for one more connection of `client`, or None; evicts an idle one when all are taken."""
         if self._per_client.get(client, 0) >= MAX_PER_CLIENT:
             self.refused += 1
             now = time.monotonic()
@@ -182,42 +213,40 @@ class HTTPServer:
                 self._refusal_logged[client] = now
                 log.warning("HTTP client %s holds %d connections: refusing more (at most one warning per %d min)",
                             client, MAX_PER_CLIENT, REFUSAL_LOG_EVERY // 60)
-            return False
-        if len(self._connections) < MAX_CONNECTIONS:
-            return True
-        idle = [c for c in self._connections.values() if c.idle and not c.released]
-        if not idle:
-            self.refused += 1
-            return False
-        # the client holding the most connections gives way first, with its oldest idle one
-        victim = min(idle, key=lambda c: (-self._per_client.get(c.client, 0), c.opened))
-        self._release(victim)
-        victim.task.cancel()
-        self.evicted += 1
-        return True
+            return None
+        if len(self._connections) >= MAX_CONNECTIONS:
+            idle = [c for c in self._connections.values() if c.idle and c.task is not None and not c.released]
+            if not idle:
+                self.refused += 1
+                return None
+            # the client holding the most connections gives way first, with its oldest idle one
+            victim = min(idle, key=lambda c: (-self._per_client.get(c.client, 0), c.opened))
+            self._release(victim)
+            assert victim.task is not None
+            victim.task.cancel()
+            self.evicted += 1
+        conn = _Conn(client, time.monotonic())
+        self._connections[conn] = conn
+        self._per_client[client] = self._per_client.get(client, 0) + 1
+        return conn
 
     def _release(self, conn: _Conn) -> None:
         if conn.released:
             return
         conn.released = True
-        self._connections.pop(conn.task, None)
+        self._connections.pop(conn, None)
         left = self._per_client.get(conn.client, 1) - 1
         if left > 0:
             self._per_client[conn.client] = left
         else:
             self._per_client.pop(conn.client, None)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn) -> None:
+        conn.task = asyncio.current_task()
         peer = str((writer.get_extra_info("peername") or ("?",))[0])
-        client = client_key(peer)
-        if not self._admit(client):
-            writer.transport.abort()  # a reset frees the slot at once, without a FIN handshake
+        if conn.released:  # evicted before it started
+            writer.transport.abort()
             return
-        conn = _Conn(task, client, time.monotonic())
-        self._connections[task] = conn
-        self._per_client[client] = self._per_client.get(client, 0) + 1
         try:
             if self._ssl is not None:
                 await writer.start_tls(self._ssl, ssl_handshake_timeout=HEADER_TIMEOUT)
