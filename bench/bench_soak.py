@@ -113,7 +113,7 @@ def main() -> int:
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz", timeout=20, ok=(200, 503))
             threading.Thread(target=scraper, daemon=True).start()
-            t0 = time.monotonic()
+            t0, wall0 = time.monotonic(), time.time()
             pid = proc.proc.pid
             rows: list[tuple[float, int, dict[str, int], tuple[int, int]]] = []
             wal_max = 0
@@ -136,9 +136,15 @@ def main() -> int:
         finally:
             stop.set()
             proc.stop()
+        wall1 = time.time()
         skipped = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                       if line.startswith("dxagent_check_skipped_runs_total{"))
         gaps = spacing(state / "history.sqlite")
+        from dxagent.history import History
+
+        with History.open(state / "history.sqlite") as hist:  # the daemon has exited: safe to open
+            since = wall0 + 5  # every check has had its first run by then
+            cover = [1 - s["nodata"] / (wall1 - since) for s in hist.status_seconds(since, wall1).values()]
         first, last = rows[0], rows[-1]
         print(f"\n{last[1]:,} runs in {last[0] / 60:.1f} min ({last[1] / last[0]:.2f} runs/s; "
               f"{args.checks / 1.0:.0f} expected)")
@@ -149,6 +155,7 @@ def main() -> int:
               f"({(last[3][0] - first[3][0]) / max(1, last[1] - first[1]):.0f} B/run); WAL max {wal_max // 1024:,} KiB")
         print(f"mean spacing per check: {min(gaps.values()):.4f}-{max(gaps.values()):.4f} s "
               f"(median {statistics.median(gaps.values()):.4f}); skipped runs {skipped:.0f}")
+        print(f"history coverage per check (run time credited with a status): {min(cover):.2%}-{max(cover):.2%}")
     return 0
 
 
