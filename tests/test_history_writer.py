@@ -87,6 +87,7 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.root
 async def test_read_only_state_folder_buffers_then_writes_back(tmpfs: Path) -> None:
     path = tmpfs / "history.sqlite"
     history = History.open(path)

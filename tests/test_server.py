@@ -194,6 +194,7 @@ def lab() -> Iterator[netns.NetLab]:
 
 
 @pytest.mark.slow
+@pytest.mark.root
 async def test_scrapes_succeed_during_an_idle_connection_flood_from_one_address(lab: netns.NetLab) -> None:
     """Issue 16: 1,000 idle connections from one namespace address; 100/100 scrapes from another, each < 1 s."""
     lan = lab.lan()

@@ -25,7 +25,7 @@ from dxagent.history.file import WAL_LIMIT_BYTES
 from tests.promtools import dxagent_run, http_get
 from tests.test_daemon import tcp_check, wait, write_config
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.root]
 
 
 @pytest.fixture
