@@ -237,3 +237,63 @@ async def exchange_from(host: str, port: int, raw: bytes) -> bytes:
         return await reader.read()
     finally:
         writer.close()
+
+
+def client_cert(pki: TestPKI, tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate (EKU clientAuth, SAN `name`) issued by the PKI's intermediate; (chain, key) files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(pki.intermediate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(pki.intermediate_key, hashes.SHA256()))
+    chain, key_path = tmp_path / f"{name}.chain.pem", tmp_path / f"{name}.key.pem"
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM)
+                      + pki.intermediate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return chain, key_path
+
+
+async def test_client_certificates_and_allowed_sans(tmp_path: Path) -> None:
+    """TLS starts after admission now (per connection): client verification and SAN rules still hold."""
+    pki = TestPKI(tmp_path)
+    leaf = pki.leaf(hosts=("localhost", "127.0.0.1"))
+    web_file = tmp_path / "web.yml"
+    web_file.write_text(f"tls_server_config:\n  cert_file: {leaf.chain}\n  key_file: {leaf.key}\n"
+                        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {pki.root_pem}\n"
+                        "  client_allowed_sans: [prometheus.test]\n")
+    server = HTTPServer(ROUTES, load_web_config(web_file))
+    await server.start(f"127.0.0.1:{free_port()}")
+    try:
+        assert server.address is not None
+        port = server.address[1]
+        request = b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+        def ctx_with(name: str | None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cafile=str(leaf.ca))
+            if name is not None:
+                ctx.load_cert_chain(*map(str, client_cert(pki, tmp_path, name)))
+            return ctx
+
+        assert (await exchange(port, request, ctx_with("prometheus.test"))).startswith(b"HTTP/1.1 200")
+        assert (await exchange(port, request, ctx_with("intruder.test"))).startswith(b"HTTP/1.1 403")
+        try:  # no client certificate: the handshake (or the first read) fails, nothing is served
+            reply = await exchange(port, request, ctx_with(None))
+        except (OSError, ssl.SSLError):
+            reply = b""
+        assert b"hello" not in reply
+    finally:
+        await server.close()
