@@ -129,6 +129,11 @@ def test_phase_trigger_keeps_a_fixed_grid_stable_across_restarts() -> None:
     gaps = {round((b - a).total_seconds(), 3) for a, b in itertools.pairwise(times)}
     assert gaps == {5.0}
     assert all(round((t.timestamp() - trig.phase) % 5.0, 3) in (0.0, 5.0) for t in times)
+    # after an off-grid run (a "run now" 0.1 s before a grid time) the next run is not 0.1 s later
+    off = times[10] - timedelta(seconds=0.1)
+    assert trig.get_next_fire_time(off, off) == times[11]
+    off = times[10] - timedelta(seconds=3)  # 3 s before a grid time: that grid time comes next
+    assert trig.get_next_fire_time(off, off) == times[10]
     # a restart (a new trigger for the same check) lands on the same grid
     again = PhaseTrigger(5.0, phase_of("gw", 5.0), 3.0, "gw")
     later = again.get_next_fire_time(again.get_next_fire_time(None, now + timedelta(hours=7)), now)

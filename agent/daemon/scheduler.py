@@ -50,6 +50,8 @@ class PhaseTrigger(BaseTrigger):
     Successive fire times are computed from the previous *scheduled* time, never from when a run
     actually started, so a late run does not shift the rhythm. `first_within` spreads the first
     runs of a restart (deterministically, from `key`) instead of waiting up to a whole interval.
+    After a run off the grid (that first run, or one brought forward by `Scheduler.run_now`) the
+    next is the first grid time at least half an interval later.
     """
 
     __slots__ = ("_first_frac", "first_within", "interval", "phase")
@@ -75,7 +77,15 @@ class PhaseTrigger(BaseTrigger):
             first = min(self.grid_after(now.timestamp(), strictly=False),
                         now.timestamp() + self._first_frac * self.first_within)
             return datetime.fromtimestamp(first, UTC)
-        return datetime.fromtimestamp(self.grid_after(previous_fire_time.timestamp(), strictly=True), UTC)
+        prev = previous_fire_time.timestamp()
+        nxt = self.grid_after(prev, strictly=True)
+        if nxt - prev < self.interval / 2 and not self.on_grid(prev):
+            nxt += self.interval  # after an off-grid run (the first one, a "run now"), not twice in a row
+        return datetime.fromtimestamp(nxt, UTC)
+
+    def on_grid(self, ts: float) -> bool:
+        off = (ts - self.phase) % self.interval
+        return min(off, self.interval - off) < 1e-3
 
     def __str__(self) -> str:
         return f"phase[{self.interval:g}s +{self.phase:.3f}s]"
@@ -152,8 +162,9 @@ class Scheduler:
         """Bring a check's next scheduled run forward to now (the status page's "run now").
 
         The run stays APScheduler's own job, so `max_instances=1` keeps it from overlapping a
-        scheduled run, and the rhythm continues one interval after it. False when the check has no
-        job or is running at this moment (its result is about to arrive anyway).
+        scheduled run, and the check returns to its grid (the first grid time at least half an
+        interval later: `PhaseTrigger`). False when the check has no job or is running at this
+        moment (its result is about to arrive anyway).
         """
         job = self._aps.get_job(CHECK_PREFIX + check_id)
         if job is None or check_id in self.running:
