@@ -13,6 +13,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from dxagent.history.writer import METRICS as STATE_METRICS
+
 __all__ = ["Family", "GENERIC", "PROCESS", "EXTRA_KINDS", "declared_metrics", "doc_markdown", "main"]
 
 
@@ -55,6 +57,9 @@ GENERIC: dict[str, Family] = {f.name: f for f in (
     Family("dxagent_build_info", "info", "Version of dxagent and of the Python running it.",
            ("version", "python_version")),
 )}
+# The daemon's state-folder series (writable, write failures, buffered and dropped results), declared
+# beside the history writer that counts them; the daemon passes their samples in ScrapeView.agent.
+GENERIC.update({name: Family(name, typ, text, labels) for name, typ, text, labels in STATE_METRICS})
 
 # The families of prometheus_client's ProcessCollector (Linux); a test keeps names and help equal to it.
 PROCESS: dict[str, Family] = {f.name: f for f in (

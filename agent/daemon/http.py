@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dxagent import __version__
+from dxagent.daemon import statuspage
 from dxagent.daemon.server import Request, Response, Route
 from dxagent.probe import run_blocking
 
@@ -36,7 +36,7 @@ class HttpApi:
             "/api/inventory": Route(self._inventory),
             "/api/inventory/report": Route(self._self_report, methods=("POST", "PUT"), own_auth=True),
             "/-/reload": Route(self._reload_http, methods=("POST", "PUT"), loopback_only=True),
-            "/": Route(self._index),
+            **statuspage.routes(self),  # /, /api/run, /report: the technician's status page
         }
 
     async def _metrics(self, req: Request) -> Response:
@@ -44,8 +44,9 @@ class HttpApi:
         body, content_type = self.exporter.expose(req.headers.get("accept", ""))
         return Response(200, body, content_type)
 
-    def health(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
-        """Alive = the scheduler runs and every enabled check has a result younger than its allowance."""
+    def health(self: Daemon, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+        """Healthy = the scheduler runs, every enabled check has a result younger than its allowance,
+        and the state folder takes writes (history, snapshot). `reasons` says what is wrong, in words."""
         now = time.time() if now is None else now
         stale = []
         for cid, c in self.checks.items():
@@ -55,7 +56,17 @@ class HttpApi:
             if now - last > allowance:
                 stale.append(cid)
         alive = self.scheduler is not None and self.scheduler.alive
-        return alive and not stale, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks)}
+        reasons = [] if alive else ["the scheduler is not running"]
+        if stale:
+            reasons.append(f"no fresh results from {len(stale)} check(s)")
+        state: dict[str, Any] = {}
+        if self.store is not None:
+            state["history"] = self.store.health()
+        if self.cfg.snapshot.enabled:
+            state["snapshot"] = self.snapshot_fault.health()
+        reasons += [f"{name}: {part['reason']}" for name, part in state.items() if not part["writable"]]
+        return not reasons, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks),
+                             "reasons": reasons, "state": state}
 
     async def _healthz(self, req: Request) -> Response:
         ok, detail = self.health()
@@ -106,9 +117,3 @@ class HttpApi:
         ok, problems = await self.reload("HTTP /-/reload")
         body = json.dumps({"ok": ok, "checks": len(self.checks), "problems": problems}, ensure_ascii=False)
         return Response(200 if ok else 400, body.encode() + b"\n", JSON)
-
-    async def _index(self, req: Request) -> Response:
-        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/api/results",
-                                                                    "/api/inventory"))
-        html = f"<html><head><title>dxagent</title></head><body><h1>dxagent {__version__}</h1><ul>{links}</ul></body></html>"
-        return Response(200, html.encode(), "text/html; charset=utf-8")
