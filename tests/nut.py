@@ -25,7 +25,7 @@ import pytest
 
 from tests.snmpd import stop_process
 
-__all__ = ["NutServer", "running_upsd", "skip_unless_nut", "ON_MAINS"]
+__all__ = ["NutServer", "running_upsd", "skip_unless_nut", "available", "ON_MAINS"]
 
 DRIVER = Path("/lib/nut/dummy-ups")
 UPSD = Path("/lib/nut/upsd")
@@ -36,8 +36,12 @@ ON_MAINS: dict[str, str | float] = {
 }
 
 
+def available() -> bool:
+    return DRIVER.exists() and UPSD.exists()
+
+
 def skip_unless_nut() -> None:
-    if not (DRIVER.exists() and UPSD.exists()):
+    if not available():
         pytest.skip("NUT's upsd and dummy-ups driver are not installed (Debian package nut-server)")
 
 
