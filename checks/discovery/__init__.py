@@ -14,15 +14,16 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from dxagent import register as reg
 from dxagent import selfreport, sweep
 from dxagent.checks.discovery import merge as merge
 from dxagent.checks.inventory import Baseline
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model, Secret
 from dxagent.limits import Limits, NumberLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "Thresholds", "SnmpOptions", "SelfReports", "judge", "probe", "EXAMPLE", "METRICS"]
@@ -165,8 +166,10 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         except reg.RegisterError as exc:
             return ctx.result(Status.UNKNOWN, t("asset register unusable: {err}", "không dùng được sổ tài sản: {err}", err=str(exc)),
                               target=cfg.target_label(), reason=Reason.CONFIG,
-                              hint=t("Fix `register_file:` (path, UTF-8 CSV or YAML); see docs/inventory.md.",
-                                     "Sửa `register_file:` (đường dẫn, tệp CSV UTF-8 hoặc YAML); xem docs/inventory.md."))
+                              hint=t("Fix `register_file` {path} (it must exist and be UTF-8 CSV or YAML); see "
+                                     "docs/inventory.md.",
+                                     "Sửa `register_file` {path} (tệp phải tồn tại, dạng CSV UTF-8 hoặc YAML); xem "
+                                     "docs/inventory.md.", path=cfg.register_file))
     found = await merge.observe(cfg, deadline, notes, progress=ctx.services.get("progress"))
     reports: list[selfreport.FolderReport] = []
     if cfg.self_reports.folder is not None:
