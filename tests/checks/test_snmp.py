@@ -132,21 +132,21 @@ def test_select_filters() -> None:
     assert len(chosen) == 2 and dropped == 3
 
 
-def test_judge_interface() -> None:
+def test_judge() -> None:
     th = snmp.Thresholds(errors={"warn": 1.0}, discards={"crit": 50})
-    assert snmp.judge_interface(_iface(admin=False, oper="down"), None, th)[0] == Status.OK
-    assert snmp.judge_interface(_iface(oper="down"), None, th)[:2] == (Status.CRIT, Reason.DOWN)
-    assert snmp.judge_interface(_iface(oper="down"), None, snmp.Thresholds(oper_down="warn"))[0] == Status.WARN
-    assert snmp.judge_interface(_iface(oper="dormant"), None, th)[0] == Status.WARN
+    assert snmp.judge(_iface(admin=False, oper="down"), None, th)[0] == Status.OK
+    assert snmp.judge(_iface(oper="down"), None, th)[:2] == (Status.CRIT, Reason.DOWN)
+    assert snmp.judge(_iface(oper="down"), None, snmp.Thresholds(oper_down="warn"))[0] == Status.WARN
+    assert snmp.judge(_iface(oper="dormant"), None, th)[0] == Status.WARN
     busy = ifmib.Rates(receive_bps=0.9e9, transmit_bps=0.1e9, in_errors=0.0, out_errors=0.0)
-    assert snmp.judge_interface(_iface(), busy, th) == (Status.WARN, Reason.THRESHOLD, ["utilization"])
+    assert snmp.judge(_iface(), busy, th) == (Status.WARN, Reason.THRESHOLD, ["utilization"])
     full = ifmib.Rates(receive_bps=0.1e9, transmit_bps=0.99e9)
-    assert snmp.judge_interface(_iface(), full, th)[0] == Status.CRIT
+    assert snmp.judge(_iface(), full, th)[0] == Status.CRIT
     errs = ifmib.Rates(receive_bps=1e6, transmit_bps=1e6, in_errors=0.0, out_errors=2.5, in_discards=60.0)
-    assert snmp.judge_interface(_iface(), errs, th) == (Status.CRIT, Reason.THRESHOLD, ["errors", "discards"])
-    assert snmp.judge_interface(_iface(speed=None), busy, th)[0] == Status.OK   # no speed, no utilization
+    assert snmp.judge(_iface(), errs, th) == (Status.CRIT, Reason.THRESHOLD, ["errors", "discards"])
+    assert snmp.judge(_iface(speed=None), busy, th)[0] == Status.OK   # no speed, no utilization
     at_warn = ifmib.Rates(receive_bps=0.8e9, transmit_bps=0.1e9, in_errors=1.0, out_errors=0.0)
-    assert snmp.judge_interface(_iface(), at_warn, th) == (Status.OK, None, [])   # exactly at a limit is OK
+    assert snmp.judge(_iface(), at_warn, th) == (Status.OK, None, [])   # exactly at a limit is OK
 
 
 def test_thresholds_nested_shape_and_defaults() -> None:
@@ -197,7 +197,7 @@ def test_config_defaults_fail_fast_and_target_label() -> None:
 
 def test_example_validates_and_pysnmp_is_not_imported_by_the_module() -> None:
     load_text("checks:\n" + snmp.EXAMPLE)
-    code = "import sys, dxagent.checks.snmp, dxagent.checks.snmp.client; print('pysnmp' in sys.modules)"
+    code = "import sys, dxagent.checks.snmp, dxagent.checks.snmp.session; print('pysnmp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
