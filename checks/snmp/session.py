@@ -315,12 +315,12 @@ def _value(value: Any) -> Any:
     """A decoded value (pyasn1) → int, bytes, dotted OID string, or None for Null/noSuch*/endOfMibView."""
     from pyasn1.type import univ
 
+    if isinstance(value, univ.Null):      # also noSuchObject, noSuchInstance, endOfMibView (before
+        return None                       # OctetString: pyasn1's Null is one)
     if isinstance(value, univ.OctetString):
         return bytes(value)
     if isinstance(value, univ.ObjectIdentifier):
         return str(value)
-    if isinstance(value, univ.Null):      # also noSuchObject, noSuchInstance, endOfMibView
-        return None
     try:
         return int(value)
     except (TypeError, ValueError):
