@@ -7,6 +7,7 @@ Agent tests run Debian's snmpd on a loopback port (tests/snmpd.py) and compare w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -20,6 +21,7 @@ import pytest
 
 from dxagent.checks import snmp
 from dxagent.checks.snmp import ifmib as ifmib
+from dxagent.checks.snmp import session
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
@@ -320,18 +322,37 @@ def test_missing_named_interface_is_critical(agent: SnmpAgent) -> None:
     assert "lo" in missing.details["known"]
 
 
-def test_silent_agent_fails_within_request_budget() -> None:
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_silent_agent_fails_within_request_budget(version: str) -> None:
+    """A UDP socket that never answers: CRIT timeout within request_timeout × (request_retries + 1).
+
+    The engine is built first, as in the daemon where it exists from the first probe on; the
+    bound is on the probe (v3 included, whose engine discovery is the request that goes unanswered).
+    """
+    fields: dict[str, object] = ({"community": "x"} if version == "v2c" else
+                                 {"user": "u", "auth_key": "silent-auth", "priv_key": "silent-priv"})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        cfg = snmp.Config(id="mute", host="127.0.0.1", port=port, version="v2c", community="x",
-                          request_timeout=0.4, request_retries=1)
-        t0 = time.monotonic()
-        [r] = _run(cfg)
-        elapsed = time.monotonic() - t0
-        assert silent.recv(4096)   # the request did arrive, and was never answered
+        cfg = snmp.Config(id="mute", host="127.0.0.1", port=port, version=version, request_timeout=0.4,
+                          request_retries=2, **fields)  # type: ignore[arg-type]
+
+        async def run() -> tuple[list[Result], float]:
+            session.engine()
+            t0 = time.monotonic()
+            results = await snmp.probe(cfg, ProbeContext("mute", "snmp", timeout=probe_budget(cfg.timeout)))
+            return results, time.monotonic() - t0
+
+        [r], elapsed = asyncio.run(run())
+        sent = 0
+        silent.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while silent.recv(4096):
+                sent += 1
     assert (r.status, r.reason) == (Status.CRIT, Reason.TIMEOUT)
-    assert 0.4 * 2 - 0.1 <= elapsed < 0.4 * 2 + 1.0
+    assert "no answer from the SNMP agent in 1.2 s" in r.summary.en
+    assert sent == 3                                  # the request and its 2 retries arrived, unanswered
+    assert 0.4 * 3 - 0.1 <= elapsed <= 0.4 * 3 + 0.15, elapsed   # the bound, plus scheduling on a busy machine
 
 
 def test_unresolvable_host_is_dns() -> None:
