@@ -298,7 +298,7 @@ def _results(cfg: Config, ctx: ProbeContext, target: str, address: str, system: 
     for iface in chosen:
         r = rates.get(iface.index)
         status, reason, problems = judge(iface, r, cfg.thresholds)
-        results.append(interface_result(ctx, target, iface, r, status, reason, problems))
+        results.append(interface_result(ctx, target, iface, r, status, reason, problems, cfg.thresholds))
     results.extend(missing_result(ctx, target, name, ifaces) for name in missing)
     return results
 

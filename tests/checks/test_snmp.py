@@ -400,3 +400,56 @@ def test_through_the_runner_from_yaml(agent: SnmpAgent, monkeypatch: pytest.Monk
     assert [(r.status, r.target) for r in results] == [(Status.OK, f"127.0.0.1:{agent.port}"),
                                                        (Status.OK, f"127.0.0.1:{agent.port}/lo")]
     assert all(set(s.name for s in r.samples) <= set(snmp.METRICS) for r in results)
+
+
+# ---------------------------------------------------------------- hints name what the check used
+
+def test_v2c_silence_hint_names_host_port_and_where_the_community_comes_from(
+        agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DX_TEST_WRONG_COMMUNITY", "not-the-community")
+    cfg = load_text(f"""checks:
+  - id: sw
+    kind: snmp
+    host: 127.0.0.1
+    port: {agent.port}
+    version: v2c
+    community: {{env: DX_TEST_WRONG_COMMUNITY}}
+    request_timeout: 200ms
+    request_retries: 0
+""").checks[0]
+    [r] = _run(cfg)  # type: ignore[arg-type]
+    assert r.reason == Reason.TIMEOUT and r.hint is not None
+    for text in (r.hint.en, r.hint.vi):
+        assert "env DX_TEST_WRONG_COMMUNITY" in text and "ping 127.0.0.1" in text
+    assert f"UDP port {agent.port} to 127.0.0.1" in r.hint.en and f"cổng UDP {agent.port} tới 127.0.0.1" in r.hint.vi
+    assert "not-the-community" not in json.dumps(r.to_dict()) + json.dumps(r.to_dict("vi"))
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"user": "nobody"}, ["`nobody`", "user"]),
+    ({"auth_key": "wrong-auth-key"}, ["`dxtest`", "auth_protocol (SHA)"]),
+])
+def test_v3_auth_hints_name_the_user_and_protocol(agent: SnmpAgent, change: dict[str, str], words: list[str]) -> None:
+    [r] = _run(_cfg(agent, "v3", **change))
+    assert r.reason == Reason.AUTH and r.hint is not None
+    assert all(w in r.hint.en for w in words) and words[0] in r.hint.vi
+    assert "wrong-auth-key" not in json.dumps(r.to_dict()) + json.dumps(r.to_dict("vi"))
+
+
+def test_interface_hints_name_the_port_the_value_and_the_limit() -> None:
+    from dxagent.checks.snmp.results import interface_result
+
+    th = snmp.Thresholds(utilization={"warn": "80%", "crit": "95%"}, errors={"warn": 1.0})
+    ctx = ProbeContext("sw", "snmp")
+    busy = ifmib.Rates(receive_bps=0.9e9, transmit_bps=0.1e9, in_errors=0.0, out_errors=0.0)
+    status, reason, problems = snmp.judge(_iface(name="Gi0/1"), busy, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/1"), busy, status, reason, problems, th)
+    assert r.hint is not None and "Gi0/1 carries 90% of its 1.0 Gb/s (limit 80%)" in r.hint.en
+    assert "Gi0/1" in r.hint.vi and "90%" in r.hint.vi and "80%" in r.hint.vi
+    noisy = ifmib.Rates(receive_bps=1e6, transmit_bps=1e6, in_errors=0.0, out_errors=2.5)
+    status, reason, problems = snmp.judge(_iface(name="Gi0/2"), noisy, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/2"), noisy, status, reason, problems, th)
+    assert r.hint is not None and "Gi0/2: 2.50 errors/s (limit 1/s)" in r.hint.en and "2.50 lỗi/giây" in r.hint.vi
+    status, reason, problems = snmp.judge(_iface(name="Gi0/3", oper="down"), None, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/3", oper="down"), None, status, reason, problems, th)
+    assert r.hint is not None and "Port Gi0/3" in r.hint.en and "Cổng Gi0/3" in r.hint.vi
