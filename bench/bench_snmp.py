@@ -176,9 +176,10 @@ def main() -> None:
             for name, version, c, w, ec, ew in rows:
                 verdict = ("ok" if c <= BUDGET_MS else "OVER") if name.startswith("24") else ""
                 print(f"{name:<9} {version:<4} {c:9.1f} ms {w:6.1f} ms   {ec:15.1f} ms {ew:6.1f} ms   {verdict}")
+            what = {"v2c": "the process's first probe: imports pysnmp, builds the engine",
+                    "v3": "the first v3 probe of an agent: engine discovery, key localization"}
             for version, (c, w) in first_probe.items():
-                print(f"first {version} probe of the process (builds the engine"
-                      f"{'; discovery, key localization' if version == 'v3' else ''}): CPU {c:.0f} ms, wall {w:.0f} ms")
+                print(f"{what[version]}: CPU {c:.0f} ms, wall {w:.0f} ms")
             print(f"RSS added by pysnmp, its engine and the probes: {(rss_after - rss_before) / 1024:.1f} MiB "
                   f"(snmp_exporter's whole RSS {rss_kib(exporter.pid) / 1024:.1f} MiB)")
 
