@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from types import ModuleType
 from typing import Any, Literal
@@ -40,6 +41,7 @@ PRIV_PROTOCOLS = {"DES": "USM_PRIV_CBC56_DES", "3DES": "USM_PRIV_CBC168_3DES", "
 
 _PERMISSION_STATUS = {"noAccess", "authorizationError", "readOnly"}
 _TOO_BIG = 1
+RENEW_EVERY = 60.0      # seconds between two engine renewals for agents that changed engine ID
 
 
 class SnmpError(Exception):
@@ -102,6 +104,9 @@ def _hl() -> ModuleType:
 
 
 _engine: tuple[asyncio.AbstractEventLoop, Any] | None = None
+_renewed = -RENEW_EVERY
+# Agent address → when it last answered for an SNMPv3 engine ID this engine has no user for.
+_unknown_engine: dict[tuple[Any, ...], float] = {}
 
 
 def engine() -> Any:
@@ -110,14 +115,52 @@ def engine() -> Any:
     pysnmp binds an engine's sockets to the loop it first ran on, so a new loop (a test's
     `asyncio.run`) gets a new engine and the previous one's sockets are closed.
     """
-    global _engine
     loop = asyncio.get_running_loop()
     if _engine is None or _engine[0] is not loop:
-        old, _engine = _engine, (loop, _hl().SnmpEngine())
-        _slots.clear()
-        if old is not None and not old[0].is_closed():
-            old[1].close_dispatcher()
+        _new_engine(loop, close_after=0.0)
+    assert _engine is not None
     return _engine[1]
+
+
+def _new_engine(loop: asyncio.AbstractEventLoop, close_after: float) -> None:
+    """Replace the engine; the old one's sockets close after `close_after` s (its requests in flight)."""
+    global _engine
+    old, _engine = _engine, (loop, _hl().SnmpEngine())
+    _engine[1].observer.register_observer(_observe, "rfc3412.prepareDataElements:sm-failure")
+    _slots.clear()
+    if old is not None and not old[0].is_closed():
+        if close_after > 0 and old[0] is loop:
+            loop.call_later(close_after, old[1].close_dispatcher)
+        else:
+            old[1].close_dispatcher()
+
+
+def _observe(snmp_engine: Any, execpoint: str, variables: dict[str, Any], context: Any) -> None:
+    """pysnmp observer of messages its security model rejected: note the agents that answered for
+    an engine ID it has no user for, i.e. that came back with a new engine ID (restarted without
+    keeping it, or replaced). pysnmp itself forgets a peer's engine ID only 300 s after learning it."""
+    from pysnmp.proto import errind
+
+    with contextlib.suppress(KeyError, TypeError):
+        if isinstance(variables["statusInformation"]["errorIndication"], errind.UnknownSecurityName):
+            _unknown_engine[tuple(variables["transportAddress"])[:2]] = time.monotonic()
+
+
+def _renew_for(snmp: Any, address: tuple[Any, ...], since: float) -> bool:
+    """After a v3 request on `snmp` timed out: did its agent answer with a new engine ID meanwhile?
+    Then make sure the current engine is a newer one (at most one renewal per RENEW_EVERY seconds,
+    so an agent cannot make every device rediscover on every poll) and say the request may be retried."""
+    global _renewed
+    if _unknown_engine.get(tuple(address)[:2], -1.0) < since:
+        return False
+    assert _engine is not None
+    if _engine[1] is not snmp:
+        return True                                   # renewed meanwhile, by another request
+    if time.monotonic() - _renewed < RENEW_EVERY:
+        return False
+    _renewed = time.monotonic()
+    _new_engine(_engine[0], close_after=200.0)        # longer than any request's bound (30 s × 6)
+    return True
 
 
 def auth_data(creds: Credentials) -> Any:
@@ -239,24 +282,35 @@ class Session:
         return out
 
     async def _command(self, oids: Sequence[Oid], repetitions: int | None = None) -> tuple[int, int, Sequence[Any]]:
-        """One GET (or GETBULK with `repetitions`) on the shared engine, within timeout × (retries + 1)."""
-        hl = _hl()
+        """One GET (or GETBULK with `repetitions`) on the shared engine, within timeout × (retries + 1);
+        once more on a new engine if a v3 agent answered meanwhile with a new engine ID."""
         self.requests += 1
+        failure = SnmpError("timeout", "no response")
+        for _ in range(2):
+            snmp, started = engine(), time.monotonic()
+            try:
+                indication, status, index, got = await self._send(snmp, oids, repetitions)
+            except TimeoutError:
+                indication = failure
+            if indication:
+                failure = indication if isinstance(indication, SnmpError) else _failure(indication)
+                if (failure.kind == "timeout" and self.creds.version == "v3"
+                        and _renew_for(snmp, self._target.transport_address, started)):
+                    continue
+                raise failure
+            return int(status), int(index), got
+        raise failure
+
+    async def _send(self, snmp: Any, oids: Sequence[Oid], repetitions: int | None) -> tuple[Any, Any, Any, Any]:
+        hl = _hl()
         varbinds = [hl.ObjectType(hl.ObjectIdentity(hl.ObjectIdentifier(oid))) for oid in oids]
-        snmp = engine()
         async with _user_slot(self.creds):
             if repetitions is None:
                 request = hl.get_cmd(snmp, self._auth, self._target, self._context, *varbinds, lookupMib=False)
             else:
                 request = hl.bulk_cmd(snmp, self._auth, self._target, self._context, 0, repetitions, *varbinds,
                                       lookupMib=False)
-            try:
-                indication, status, index, got = await asyncio.wait_for(request, self._bound)
-            except TimeoutError:
-                raise SnmpError("timeout", "no response") from None
-        if indication:
-            raise _failure(indication)
-        return int(status), int(index), got
+            return await asyncio.wait_for(request, self._bound)  # type: ignore[no-any-return]
 
     @staticmethod
     def _raise(status: int, index: int) -> None:
