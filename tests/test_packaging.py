@@ -36,7 +36,8 @@ def test_wheel_contents(wheel: Path) -> None:
     from dxagent import checks
 
     for module in checks.KINDS.values():
-        assert module.replace(".", "/") + ".py" in names, module
+        path = module.replace(".", "/")
+        assert path + ".py" in names or path + "/__init__.py" in names, module
 
 
 def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:

@@ -276,3 +276,14 @@ def test_same_user_name_with_other_keys_on_two_agents_at_once(tmp_path: Path) ->
 
         results = asyncio.run(both())
     assert all(not isinstance(r, BaseException) and r[0][SYS_NAME] for r in results), results
+
+
+def test_the_config_names_every_protocol_pysnmp_offers() -> None:
+    import typing
+
+    from pysnmp.hlapi.v3arch import asyncio as hl
+
+    offered = {n for n in dir(hl) if n.startswith(("USM_AUTH_", "USM_PRIV_")) and not n.endswith("_NONE")}
+    assert set(session.AUTH_PROTOCOLS.values()) | set(session.PRIV_PROTOCOLS.values()) == offered
+    assert set(typing.get_args(snmp.AuthProtocol)) == set(session.AUTH_PROTOCOLS)
+    assert set(typing.get_args(snmp.PrivProtocol)) == set(session.PRIV_PROTOCOLS)
