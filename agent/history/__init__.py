@@ -328,8 +328,8 @@ class History:
                        kinds: Sequence[str] | None = None) -> dict[tuple[str, str], dict[str, float]]:
         """(check_id, target) → seconds in "OK"/"WARN"/"CRIT"/"UNKNOWN" and "nodata" within [since, until).
 
-        Time-weighted: a result covers [ts, min(ts + interval, next ts)), only while the agent was
-        alive. Hours already rolled up count by their share of overlap (exact on hour boundaries).
+        Time-weighted: a result covers [ts, next ts) when the next run came within 1.5 intervals
+        (late, not missed), else [ts, ts + interval); only while the agent was alive. Hours already rolled up count by their share of overlap (exact on hour boundaries).
         Only pairs with data near the window appear; absent pairs had no data at all.
         """
         lo, hi = to_ms(since), to_ms(until)
@@ -362,6 +362,9 @@ class History:
                         "SELECT ts, status, interval_ms FROM raw WHERE series = ? AND ts >= ? AND ts < ? ORDER BY ts",
                         (sid, rlo, hi)).fetchall()
                     if rows and (len(rows) > 1 or rows[0][0] + rows[0][2] > rlo):
+                        rows += self._conn.execute(  # the next run tells whether the last one was late or missed
+                            "SELECT ts, status, interval_ms FROM raw WHERE series = ? AND ts >= ? ORDER BY ts LIMIT 1",
+                            (sid, hi)).fetchall()
                         sums = acc.setdefault(sid, [0.0] * 4)
                         for i, v in enumerate(status_ms(rows, rlo, hi, alive)):
                             sums[i] += v

@@ -12,9 +12,14 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["SampleStats", "merge_intervals", "status_ms", "stats_entry", "decode_entry", "STATUS_NAMES"]
+__all__ = ["SampleStats", "merge_intervals", "believed_until", "status_ms", "stats_entry", "decode_entry",
+           "STATUS_NAMES", "LATE_RUN"]
 
 STATUS_NAMES = ("OK", "WARN", "CRIT", "UNKNOWN")
+
+# A run that comes up to this many intervals after the previous one is late, not missed: the
+# previous result is believed until it arrives, so scheduler jitter and slow runs cost no time.
+LATE_RUN = 1.5
 
 Span = tuple[int, int]
 
@@ -47,20 +52,30 @@ def merge_intervals(spans: Iterable[Span], lo: int | None = None, hi: int | None
     return [(s, e) for s, e in out]
 
 
+def believed_until(ts: int, interval: int, nxt: int | None) -> int:
+    """Until when a result started at ts is believed: the next result if it came within
+    LATE_RUN intervals (a late run), else one interval (a missed run is no data, not the old status).
+    """
+    if nxt is not None and nxt - ts <= interval * LATE_RUN:
+        return nxt
+    return ts + interval
+
+
 def status_ms(rows: Sequence[tuple[int, int, int]], lo: int, hi: int, alive: Sequence[Span]) -> list[int]:
     """Milliseconds per status (index = Status value) within [lo, hi).
 
     `rows` are (ts, status, interval) of one series sorted by ts, including the last row before
-    `lo`. A row covers [ts, min(ts + interval, next ts)): a result is believed until the next one
-    or one interval later (a missed run is no data, not the old status). That is further limited
-    to when the agent was alive (`alive`, merged and sorted): agent down is never "link down".
+    `lo`. A row covers [ts, believed_until(ts, interval, next ts)): until the next result when that
+    one came within LATE_RUN intervals, else one interval (a missed run is no data, not the old
+    status). The last row covers one interval. That is further limited to when the agent was
+    alive (`alive`, merged and sorted): agent down is never "link down".
     """
     out = [0, 0, 0, 0]
     k, n_alive = 0, len(alive)
-    nexts = [r[0] for r in rows[1:]]
-    nexts.append(hi)
+    nexts: list[int | None] = [r[0] for r in rows[1:]]
+    nexts.append(None)
     for (ts, status, interval), nxt in zip(rows, nexts, strict=True):
-        end = min(ts + interval, nxt, hi)
+        end = min(believed_until(ts, interval, nxt), hi)
         start = max(ts, lo)
         if end <= start or not 0 <= status < 4:
             continue

@@ -98,10 +98,14 @@ def _rollup_series(conn: sqlite3.Connection, layouts: _Layouts, alive: list[tupl
             continue
         seq = ([prev] if prev is not None else []) + rows
         stamps = [r[0] for r in seq]
+        # the first run after the day tells whether the day's last run was late or missed
+        nxt = conn.execute("SELECT ts, status, interval_ms FROM raw WHERE series = ? AND ts >= ? ORDER BY ts LIMIT 1",
+                           (sid, day_end)).fetchone()
+        spans = [r[:3] for r in seq] + ([nxt] if nxt else [])
         for hour in range(day, day_end, HOUR_MS):
             i0 = bisect.bisect_left(stamps, hour)
             i1 = bisect.bisect_left(stamps, hour + HOUR_MS)
-            ms = status_ms([r[:3] for r in seq[max(0, i0 - 1):i1]], hour, hour + HOUR_MS, alive)
+            ms = status_ms(spans[max(0, i0 - 1):i1 + 1], hour, hour + HOUR_MS, alive)
             if i0 == i1 and not any(ms):
                 continue
             _insert_hour(conn, layouts, sid, hour, seq[i0:i1], ms)
