@@ -352,7 +352,7 @@ def test_silent_agent_fails_within_request_budget(version: str) -> None:
     assert (r.status, r.reason) == (Status.CRIT, Reason.TIMEOUT)
     assert "no answer from the SNMP agent in 1.2 s" in r.summary.en
     assert sent == 3                                  # the request and its 2 retries arrived, unanswered
-    assert 0.4 * 3 - 0.1 <= elapsed <= 0.4 * 3 + 0.15, elapsed   # the bound, plus scheduling on a busy machine
+    assert 0.4 * 3 - 0.1 <= elapsed <= 0.4 * 3 + 0.25, elapsed   # the bound, plus scheduling on a busy machine
 
 
 def test_unresolvable_host_is_dns() -> None:

@@ -98,7 +98,7 @@ def test_wrong_user_auth_key_priv_key_are_told_apart(matrix: SnmpAgent) -> None:
     wrong_auth = _fail(matrix.host, matrix.port, _creds(user, auth_key="wrong-auth-key"))
     wrong_auth_proto = _fail(matrix.host, matrix.port, _creds(user, auth_protocol="MD5"))
     wrong_priv = _fail(matrix.host, matrix.port, _creds(user, priv_key="wrong-priv-key"), timeout=0.3)
-    assert wrong_priv.elapsed <= 0.3 + 0.15           # type: ignore[attr-defined]
+    assert wrong_priv.elapsed <= 0.3 + 0.25           # type: ignore[attr-defined]  (+ scheduling on a busy machine)
     assert (wrong_user.kind, wrong_user.detail) == ("auth", "unknown user name")
     assert (wrong_auth.kind, wrong_auth.detail) == ("auth", "wrong authentication key or protocol (digest mismatch)")
     assert wrong_auth_proto.detail == wrong_auth.detail
