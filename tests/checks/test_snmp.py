@@ -24,8 +24,8 @@ from dxagent.checks.snmp import ifmib as ifmib
 from dxagent.checks.snmp import session
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
-from dxagent.probe import ProbeContext
-from dxagent.runner import Runner, probe_budget
+from dxagent.probe import ProbeContext, probe_budget
+from dxagent.runner import Runner
 from tests.snmpd import SnmpAgent, running_snmpd, skip_unless_snmpd, snmpd_agent  # noqa: F401 (fixture)
 
 HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
