@@ -2,8 +2,8 @@
 
 One result for the device (reachable, uptime, restart) plus one per selected interface (target
 `host/ifName`), so a down uplink is its own line and its own alert. Rates (bits/s, errors/s)
-come from counter deltas between runs, kept in `ctx.state`. The wire protocol (BER, SNMPv3 USM)
-is our own small client in `_snmpclient`/`_snmpber`/`_snmpusm`; see docs/architecture.md for why.
+come from counter deltas between runs, kept in `ctx.state`. SNMP itself is pysnmp's, through
+`session` (one engine per process, imported when a check first runs).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from dxagent.checks.snmp import ifmib as ifmib
-from dxagent.checks.snmp.client import Credentials, Session, SnmpError
+from dxagent.checks.snmp import session as session
+from dxagent.checks.snmp.session import Credentials, Session, SnmpError
 from dxagent.config.check import CheckConfig
 from dxagent.config.types import Duration, Model, Secret
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
@@ -27,7 +28,7 @@ from dxagent.probe import ProbeContext
 
 from .results import device_failure, device_result, interface_result, missing_result
 
-__all__ = ["Config", "Thresholds", "probe", "judge_interface", "EXAMPLE", "METRICS"]
+__all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS"]
 
 METRICS: dict[str, str] = {
     "snmp_up": "1 if the SNMP agent answered the system-group query, else 0.",
@@ -148,18 +149,11 @@ class Config(CheckConfig):
         return self
 
     def credentials(self) -> Credentials:
-        """Plain credentials for the client (the only place secrets are revealed)."""
-        return Credentials(
-            version=self.version,
-            community=self.community.reveal() if self.community else "",
-            user=self.user or "", level=self.security_level,
-            auth_protocol=self.auth_protocol, auth_key=self.auth_key.reveal() if self.auth_key else "",
-            priv_protocol=self.priv_protocol, priv_key=self.priv_key.reveal() if self.priv_key else "",
-            context=self.context,
-        )
+        """Plain credentials for the session (the only place secrets are revealed)."""
+        return session.credentials(self)
 
 
-def judge_interface(iface: ifmib.Interface, rates: ifmib.Rates | None,
+def judge(iface: ifmib.Interface, rates: ifmib.Rates | None,
                     th: Thresholds) -> tuple[Status, Reason | None, list[str]]:
     """One interface against the thresholds (pure) → status, reason, problems (English keys).
 
@@ -207,15 +201,14 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
         return [device_failure(ctx, cfg, target, "timeout", "name resolution", phase=phase)]
     address = str(infos[0][4][0])
     try:
-        async with Session(address, cfg.port, cfg.credentials(), timeout=cfg.request_timeout,
-                           retries=cfg.request_retries) as session:
-            phase = "system"
-            system = await asyncio.wait_for(session.get(list(SYSTEM.values())), max(0.05, deadline - time.monotonic()))
-            table: dict[str, dict[tuple[int, ...], object]] = {}
-            if cfg.max_interfaces > 0:
-                phase = "interfaces"
-                table = await asyncio.wait_for(_read_table(session, cfg), max(0.05, deadline - time.monotonic()))
-            requests = session.requests
+        agent = await session.for_config(cfg, address)
+        phase = "system"
+        system = await asyncio.wait_for(agent.get(list(SYSTEM.values())), max(0.05, deadline - time.monotonic()))
+        table: dict[str, dict[tuple[int, ...], object]] = {}
+        if cfg.max_interfaces > 0:
+            phase = "interfaces"
+            table = await asyncio.wait_for(_read_table(agent, cfg), max(0.05, deadline - time.monotonic()))
+        requests = agent.requests
     except SnmpError as exc:
         return [device_failure(ctx, cfg, target, exc.kind, exc.detail, phase=phase)]
     except TimeoutError:
@@ -223,7 +216,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
     return _results(cfg, ctx, target, address, system, table, requests)
 
 
-async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int, ...], object]]:
+async def _read_table(agent: Session, cfg: Config) -> dict[str, dict[tuple[int, ...], object]]:
     """The IF-MIB columns the check needs, in as few requests as the filters allow.
 
     Without filters everything is walked in one multi-column pass (fewest round trips). With
@@ -234,7 +227,7 @@ async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int
     cols = ifmib.COLUMNS
     narrowing = bool(cfg.interfaces or cfg.include or cfg.exclude or cfg.oper_up_only)
     first = ifmib.IDENTITY if narrowing else ifmib.IDENTITY + ifmib.DETAIL
-    walked = await session.walk_columns([cols[c] for c in first], cfg.max_repetitions)
+    walked = await agent.walk([cols[c] for c in first], cfg.max_repetitions)
     table = {name: walked[cols[name]] for name in first}
     rows = [r for r in sorted(table["descr"]) if len(r) == 1]
     if narrowing:
@@ -242,23 +235,23 @@ async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int
                                     exclude=cfg.exclude, oper_up_only=cfg.oper_up_only, limit=cfg.max_interfaces)
         rows = [(i.index,) for i in chosen]
         if len(rows) * 3 > len(table["descr"]):
-            walked = await session.walk_columns([cols[c] for c in ifmib.DETAIL], cfg.max_repetitions)
+            walked = await agent.walk([cols[c] for c in ifmib.DETAIL], cfg.max_repetitions)
             table.update({name: walked[cols[name]] for name in ifmib.DETAIL})
         else:
-            await _get_rows(session, table, ifmib.DETAIL, rows)
+            await _get_rows(agent, table, ifmib.DETAIL, rows)
     missing = ifmib.needs_fallback(table, rows)
     if missing:
-        await _get_rows(session, table, ifmib.FALLBACK, missing)
+        await _get_rows(agent, table, ifmib.FALLBACK, missing)
     return table
 
 
-async def _get_rows(session: Session, table: dict[str, dict[tuple[int, ...], object]], names: tuple[str, ...],
+async def _get_rows(agent: Session, table: dict[str, dict[tuple[int, ...], object]], names: tuple[str, ...],
                     rows: list[tuple[int, ...]], batch: int = 40) -> None:
     """GET `names` columns for `rows` into `table` (absent instances are left out)."""
     wanted = [(name, row) for row in rows for name in names]
     for start in range(0, len(wanted), batch):
         part = wanted[start:start + batch]
-        got = await session.get([ifmib.COLUMNS[name] + row for name, row in part])
+        got = await agent.get([ifmib.COLUMNS[name] + row for name, row in part])
         for name, row in part:
             value = got.get(ifmib.COLUMNS[name] + row)
             if value is not None:
@@ -305,8 +298,8 @@ def _results(cfg: Config, ctx: ProbeContext, target: str, address: str, system: 
     results = [device_result(ctx, cfg, target, facts, ifaces, chosen)]
     for iface in chosen:
         r = rates.get(iface.index)
-        status, reason, problems = judge_interface(iface, r, cfg.thresholds)
-        results.append(interface_result(ctx, target, iface, r, status, reason, problems))
+        status, reason, problems = judge(iface, r, cfg.thresholds)
+        results.append(interface_result(ctx, target, iface, r, status, reason, problems, cfg.thresholds))
     results.extend(missing_result(ctx, target, name, ifaces) for name in missing)
     return results
 
