@@ -1,9 +1,8 @@
-"""A UPS's SNMP card for tests: real snmpd serving UPS-MIB (and XUPS-MIB) values through `pass`.
+"""A UPS's SNMP card for tests: real snmpd serving UPS-MIB (and XUPS-MIB) values through `pass_persist`.
 
-snmpd hands GET/GETNEXT requests under a subtree to a program (`pass OID PROG`, snmpd.conf(5)):
-the program gets `-g OID` or `-n OID` and prints the OID, a type and a value, or `NONE`. Ours
-reads the values from a JSON file the test rewrites, so one agent moves between on-mains and
-on-battery.
+snmpd hands GET/GETNEXT requests under a subtree to a long-running program (`pass_persist OID PROG`,
+snmpd.conf(5)), which answers with the OID, a type and a value, or `NONE`. Ours reads the values
+from a JSON file the test rewrites, so one agent moves between on-mains and on-battery.
 
     with running_ups_card(tmp_path, ON_MAINS_MIB) as card:   # a tests.snmpd.SnmpAgent
         card.set_values(ON_BATTERY_MIB)
@@ -45,28 +44,47 @@ XUPS_MIB_VALUES: Values = {
     f"{X}.4.5.0": ("integer", 3), f"{X}.6.1.0": ("integer", 31), f"{X}.8.2.0": ("integer", 2),
 }
 
-# The `pass` program: stdlib only, run by snmpd with `-g OID` / `-n OID`.
+# The `pass_persist` program (snmpd.conf(5)): stdlib only, started once by snmpd, answers PING, get
+# and getnext on stdin/stdout, reading the values file at each request so a test can change them.
 _PROGRAM = r'''
 import json, sys
-def key(oid): return tuple(int(p) for p in oid.strip(".").split("."))
-mode, oid = sys.argv[2], sys.argv[3]
-with open(sys.argv[1], encoding="utf-8") as f:
-    values = {k: v for k, v in json.load(f).items() if key(k)[:len(key(sys.argv[4]))] == key(sys.argv[4])}
-if mode == "-g":
-    found = oid.strip(".") if oid.strip(".") in values else None
-else:
-    later = sorted((k for k in values if key(k) > key(oid)), key=key)
-    found = later[0] if later else None
-if found is None:
-    print("NONE")
-else:
+values_file, subtree = sys.argv[1], sys.argv[2]
+def key(oid): return tuple(int(p) for p in oid.strip().strip(".").split("."))
+root = key(subtree)
+def load():
+    with open(values_file, encoding="utf-8") as f:
+        return {k: v for k, v in json.load(f).items() if key(k)[:len(root)] == root}
+def answer(found, values):
+    if found is None:
+        return "NONE\n"
     kind, value = values[found]
-    print("." + found); print(kind); print(value)
+    return f".{found}\n{kind}\n{value}\n"
+for line in sys.stdin:
+    command = line.strip()
+    if command == "PING":
+        out = "PONG\n"
+    elif command in ("get", "getnext"):
+        oid, values = sys.stdin.readline().strip(), load()
+        if command == "get":
+            found = oid.strip(".") if oid.strip(".") in values else None
+        else:
+            later = sorted((k for k in values if key(k) > key(oid)), key=key)
+            found = later[0] if later else None
+        out = answer(found, values)
+    elif command == "set":
+        sys.stdin.readline(); sys.stdin.readline()
+        out = "not-writable\n"
+    elif command == "":
+        break
+    else:
+        out = "NONE\n"
+    sys.stdout.write(out)
+    sys.stdout.flush()
 '''
 
 
 class UpsCard:
-    """The snmpd agent plus the values file its `pass` program reads."""
+    """The snmpd agent plus the values file its `pass_persist` program reads."""
 
     def __init__(self, agent: SnmpAgent, values_file: Path) -> None:
         self.agent = agent
@@ -96,9 +114,9 @@ def running_ups_card(workdir: Path, values: Mapping[str, tuple[str, int | str]],
     lines = []
     for subtree in (U.rsplit(".", 1)[0], X):
         script = workdir / f"pass-{subtree.replace('.', '_')}.sh"
-        script.write_text(f'#!/bin/sh\nexec {sys.executable} {program} {values_file} "$1" "$2" {subtree}\n', encoding="utf-8")
+        script.write_text(f"#!/bin/sh\nexec {sys.executable} {program} {values_file} {subtree}\n", encoding="utf-8")
         script.chmod(0o755)
-        lines.append(f"pass .{subtree} {script}\n")
+        lines.append(f"pass_persist .{subtree} {script}\n")
     values_file.write_text(json.dumps(dict(values)), encoding="utf-8")
     with running_snmpd(workdir / "snmpd", extra_config="".join(lines), **snmpd_kwargs) as agent:  # type: ignore[arg-type]
         yield UpsCard(agent, values_file)

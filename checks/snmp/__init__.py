@@ -19,9 +19,10 @@ from pydantic import Field, field_validator, model_validator
 
 from dxagent.checks.snmp import ifmib as ifmib
 from dxagent.checks.snmp import session as session
-from dxagent.checks.snmp.session import Credentials, Session, SnmpError
+from dxagent.checks.snmp.access import SnmpAccess
+from dxagent.checks.snmp.session import Session, SnmpError
 from dxagent.config.check import CheckConfig
-from dxagent.config.types import Duration, Model, Secret
+from dxagent.config.types import Model
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
@@ -63,9 +64,6 @@ EXAMPLE = """\
 """
 
 MEASURES = ("utilization", "errors", "discards")  # per-interface measures judged against `thresholds`
-SecurityLevel = Literal["noAuthNoPriv", "authNoPriv", "authPriv"]
-AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
-PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C"]
 
 
 class Thresholds(Model):
@@ -81,24 +79,12 @@ class Thresholds(Model):
     _renamed = renamed({f"{m}_{level}": f"{m}: {{{level}: …}}" for m in MEASURES for level in ("warn", "crit")})
 
 
-class Config(CheckConfig):
+class Config(CheckConfig, SnmpAccess):
     """Query an SNMP agent's system group and interface table."""
 
     kind: Literal["snmp"] = "snmp"
     host: str = Field(min_length=1, description="Agent host name or IP address.")
     port: int = Field(161, ge=1, le=65535, description="Agent UDP port.")
-    version: Literal["v2c", "v3"] = Field(description="SNMP version: `v2c` (community) or `v3` (user-based security).")
-    community: Secret | None = Field(None, description="v2c community (a secret reference).")
-    user: str | None = Field(None, min_length=1, max_length=32, description="v3 user name.")
-    security_level: SecurityLevel = Field("authPriv", description="v3 security level.")
-    auth_protocol: AuthProtocol = Field("SHA", description="v3 authentication protocol.")
-    auth_key: Secret | None = Field(None, description="v3 authentication passphrase (8+ characters; a secret reference).")
-    priv_protocol: PrivProtocol = Field(
-        "AES", description="v3 privacy protocol (`AES192`/`AES256`: Blumenthal as Net-SNMP; `…C`: Cisco key extension).")
-    priv_key: Secret | None = Field(None, description="v3 privacy passphrase (8+ characters; a secret reference).")
-    context: str = Field("", description="v3 context name (rarely needed).")
-    request_timeout: Duration = Field(1.0, gt=0, le=30, description="Wait for one SNMP response.")
-    request_retries: int = Field(1, ge=0, le=5, description="Re-sends of an unanswered SNMP request.")
     max_repetitions: int = Field(25, ge=1, le=100, description="GETBULK max-repetitions (rows per request).")
     interfaces: tuple[str, ...] = Field((), description="Report only these interfaces (exact ifName or ifDescr); missing ones are critical.")
     include: str | None = Field(None, description="Regular expression the whole ifName must match.")
@@ -122,35 +108,11 @@ class Config(CheckConfig):
         return value
 
     @model_validator(mode="after")
-    def _security(self) -> Config:
-        v3_fields = [n for n in ("user", "auth_key", "priv_key") if getattr(self, n) is not None]
-        if self.version == "v2c":
-            if self.community is None:
-                raise ValueError("version v2c needs `community` (e.g. community: {env: SNMP_COMMUNITY})")
-            if v3_fields:
-                raise ValueError(f"version v2c uses `community` only; remove {', '.join(v3_fields)} or set version: v3")
-        else:
-            if self.community is not None:
-                raise ValueError("version v3 does not use `community`; remove it or set version: v2c")
-            if self.user is None:
-                raise ValueError("version v3 needs `user`")
-            needs_auth = self.security_level in ("authNoPriv", "authPriv")
-            needs_priv = self.security_level == "authPriv"
-            for name, needed in (("auth_key", needs_auth), ("priv_key", needs_priv)):
-                key = getattr(self, name)
-                if needed and key is None:
-                    raise ValueError(f"security_level {self.security_level} needs `{name}`")
-                if not needed and key is not None:
-                    raise ValueError(f"security_level {self.security_level} does not use `{name}`; remove it or raise the level")
-                if key is not None and key.resolved and len(key.reveal()) < 8:
-                    raise ValueError(f"`{name}` must be at least 8 characters (RFC 3414)")
-        if self.request_timeout * (self.request_retries + 1) > self.timeout:
+    def _requests_fit_timeout(self) -> Config:
+        if self.request_budget() > self.timeout:
             raise ValueError("request_timeout × (request_retries + 1) must not exceed timeout")
         return self
 
-    def credentials(self) -> Credentials:
-        """Plain credentials for the session (the only place secrets are revealed)."""
-        return session.credentials(self)
 
 
 def judge(iface: ifmib.Interface, rates: ifmib.Rates | None,

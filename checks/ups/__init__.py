@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
+from pydantic import Field, model_validator
+
+from dxagent.checks.snmp.access import SnmpAccess
 from dxagent.checks.ups.reading import Reading
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Model, Secret
 from dxagent.limits import RatioLowerLimit, RuntimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, model_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "Thresholds", "Verdict", "judge", "probe", "hint_for_error", "EXAMPLE", "METRICS"]
@@ -71,6 +73,8 @@ class Config(CheckConfig):
                             description="nut: the UPS name on upsd (default: the only UPS it serves).")
     username: str | None = Field(None, min_length=1, description="nut: user from upsd.users, if upsd requires one.")
     password: Secret | None = Field(None, description="nut: that user's password (a secret reference).")
+    snmp: SnmpAccess | None = Field(None, description="snmp: version, community or v3 user and keys, request timeout and retries "
+                                                      "(the `snmp` kind's fields).")
     thresholds: Thresholds = Field(default_factory=Thresholds, description="Battery limits.")
 
     @property
@@ -93,8 +97,16 @@ class Config(CheckConfig):
             nut_only = [n for n in ("ups", "username", "password") if getattr(self, n) is not None]
             if nut_only:
                 raise ValueError(f"source snmp does not use {', '.join(nut_only)} (NUT settings)")
-        elif (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together (upsd.users)")
+            if self.snmp is None:
+                raise ValueError("source snmp needs an `snmp:` block (version and community or v3 user)")
+            if 2 * self.snmp.request_budget() > self.timeout:
+                raise ValueError("2 × request_timeout × (request_retries + 1) must not exceed timeout "
+                                 "(UPS-MIB and XUPS-MIB are two requests)")
+        else:
+            if self.snmp is not None:
+                raise ValueError("source nut does not use `snmp:`; set source: snmp")
+            if (self.username is None) != (self.password is None):
+                raise ValueError("username and password go together (upsd.users)")
         return self
 
 
@@ -223,6 +235,14 @@ def hint_for_error(cfg: Config, code: str, known: tuple[str, ...] = ()) -> Text:
                           "community or user right?",
                           "Card SNMP của UPS tại {w} không trả lời: card có điện và có mạng không, đã bật SNMP chưa, "
                           "community hoặc user có đúng không?", w=where),
+        "snmp-auth": t("The UPS card at {w} rejected the SNMP credentials: check the community, or the v3 user, protocols and "
+                       "keys against the card's SNMP settings.",
+                       "Card UPS tại {w} từ chối thông tin xác thực SNMP: kiểm tra community, hoặc user v3, giao thức và khóa so "
+                       "với cấu hình SNMP của card.", w=where),
+        "snmp-dns": t("The UPS card's name {h} does not resolve: use its IP address or fix DNS.",
+                      "Không phân giải được tên card UPS {h}: dùng địa chỉ IP hoặc sửa DNS.", h=cfg.host),
+        "snmp-permission": t("The UPS card at {w} does not let this user read UPS-MIB: widen the SNMP view on the card.",
+                             "Card UPS tại {w} không cho user này đọc UPS-MIB: mở rộng view SNMP trên card.", w=where),
         "no-ups-mib": t("{w} answers SNMP but not UPS-MIB (1.3.6.1.2.1.33) nor XUPS-MIB: is it the UPS's card? Enable the "
                         "standard UPS MIB in the card's settings.",
                         "{w} trả lời SNMP nhưng không có UPS-MIB (1.3.6.1.2.1.33) hay XUPS-MIB: có đúng card của UPS không? "

@@ -21,7 +21,7 @@ import pytest
 from snmpd import SnmpAgent, V3User, running_pysnmp_agent, running_snmpd, skip_unless_snmpd, snmpd_agent, v3_user_matrix  # noqa: F401
 
 from dxagent.checks import snmp
-from dxagent.checks.snmp import session
+from dxagent.checks.snmp import access, session
 from dxagent.checks.snmp.session import Credentials, SnmpError
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
@@ -285,5 +285,5 @@ def test_the_config_names_every_protocol_pysnmp_offers() -> None:
 
     offered = {n for n in dir(hl) if n.startswith(("USM_AUTH_", "USM_PRIV_")) and not n.endswith("_NONE")}
     assert set(session.AUTH_PROTOCOLS.values()) | set(session.PRIV_PROTOCOLS.values()) == offered
-    assert set(typing.get_args(snmp.AuthProtocol)) == set(session.AUTH_PROTOCOLS)
-    assert set(typing.get_args(snmp.PrivProtocol)) == set(session.PRIV_PROTOCOLS)
+    assert set(typing.get_args(access.AuthProtocol)) == set(session.AUTH_PROTOCOLS)
+    assert set(typing.get_args(access.PrivProtocol)) == set(session.PRIV_PROTOCOLS)

@@ -19,6 +19,8 @@ from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 from tests.nut import NutServer, running_upsd
+from tests.snmpd import skip_unless_snmpd
+from tests.upsmib import LOW_BATTERY_MIB, ON_BATTERY_MIB, ON_MAINS_MIB, XUPS_MIB_VALUES, UpsCard, running_ups_card
 
 
 def cfg(**kw: object) -> ups.Config:
@@ -245,3 +247,105 @@ def test_credentials_are_sent_but_never_shown(nut: NutServer, monkeypatch: pytes
     assert result.status == Status.OK, result.summary.en
     assert "s3cret-nut-pw" not in json.dumps([result.to_dict("en"), result.to_dict("vi")], ensure_ascii=False)
     assert "s3cret-nut-pw" not in caplog.text
+
+
+# ----------------------------------------------------------------------------- real SNMP card (snmpd)
+
+
+def _snmp_cfg(card: UpsCard, **snmp: object) -> ups.Config:
+    access = {"version": "v2c", "community": {"env": "DX_TEST_UPS_COMMUNITY"}, "request_timeout": "500ms",
+              "request_retries": 1, **snmp}
+    text = json.dumps({"checks": [{"id": "ups-card", "kind": "ups", "source": "snmp", "host": card.host, "port": card.port,
+                                   "snmp": access, "timeout": "3s", "interval": "10s"}]})
+    return load_text(text, "card.yml").checks[0]  # type: ignore[return-value]
+
+
+@pytest.fixture
+def card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[UpsCard]:
+    skip_unless_snmpd()
+    with running_ups_card(tmp_path, ON_MAINS_MIB) as agent:
+        monkeypatch.setenv("DX_TEST_UPS_COMMUNITY", agent.agent.community)
+        yield agent
+
+
+def test_snmp_card_on_mains_then_on_battery_then_low(card: UpsCard) -> None:
+    config = _snmp_cfg(card)
+    mains = run(config)
+    assert mains.status == Status.OK, mains.summary.en
+    samples = {s.name: s.value for s in mains.samples}
+    assert samples["ups_on_mains"] == 1 and samples["ups_battery_runtime_seconds"] == 42 * 60
+    assert samples["ups_input_voltage_volts"] == 231 and samples["ups_load_ratio"] == pytest.approx(0.24)
+    assert samples["ups_self_test_passed"] == 1 and mains.details["model"] == "5PX 1500"
+    assert "ups_battery_temperature_celsius" in samples
+    card.set_values(ON_BATTERY_MIB)
+    battery = run(config)
+    assert (battery.status, battery.reason) == (Status.WARN, Reason.DOWN) and "on battery" in battery.summary.en
+    assert {s.name: s.value for s in battery.samples}["ups_input_voltage_volts"] == 0
+    card.set_values(LOW_BATTERY_MIB)
+    low = run(config)
+    assert (low.status, low.reason) == (Status.CRIT, Reason.THRESHOLD) and "battery LOW" in low.summary.en
+    assert low.hint is not None and "3m00s" in low.hint.en
+
+
+def test_snmp_card_with_xups_mib_fills_what_ups_mib_lacks(card: UpsCard) -> None:
+    card.set_values({**{k: v for k, v in ON_MAINS_MIB.items() if not k.startswith("1.3.6.1.2.1.33.1.4.4.1.5")},
+                     **XUPS_MIB_VALUES})
+    result = run(_snmp_cfg(card))
+    samples = {s.name: s.value for s in result.samples}
+    assert samples["ups_load_ratio"] == pytest.approx(0.37)  # xupsOutputLoad
+    assert samples["ups_battery_runtime_seconds"] == 42 * 60  # UPS-MIB wins where both answer
+
+
+def test_snmp_card_xups_mib_alone(card: UpsCard) -> None:
+    card.set_values(XUPS_MIB_VALUES)
+    result = run(_snmp_cfg(card))
+    assert result.status == Status.OK and result.details["manufacturer"] == "EATON"
+    assert {s.name: s.value for s in result.samples}["ups_battery_runtime_seconds"] == 1620
+
+
+def test_snmp_device_without_ups_mib(card: UpsCard) -> None:
+    card.set_values({})
+    result = run(_snmp_cfg(card))
+    assert (result.status, result.reason) == (Status.CRIT, Reason.CONTENT)
+    assert result.hint is not None and "UPS-MIB" in result.hint.en and f"{card.host}:{card.port}" in result.hint.vi
+
+
+def test_snmp_v3_auth_priv_and_a_wrong_key(card: UpsCard, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DX_TEST_UPS_AUTH", card.agent.auth_key)
+    monkeypatch.setenv("DX_TEST_UPS_PRIV", card.agent.priv_key)
+    v3 = {"version": "v3", "community": None, "user": card.agent.user, "auth_key": {"env": "DX_TEST_UPS_AUTH"},
+          "priv_key": {"env": "DX_TEST_UPS_PRIV"}}
+    assert run(_snmp_cfg(card, **v3)).status == Status.OK
+    monkeypatch.setenv("DX_TEST_UPS_AUTH", "not-the-right-key")
+    wrong = run(_snmp_cfg(card, **v3))
+    assert wrong.status == Status.CRIT and wrong.reason in (Reason.AUTH, Reason.TIMEOUT)
+    assert "not-the-right-key" not in json.dumps([wrong.to_dict("en"), wrong.to_dict("vi")], ensure_ascii=False)
+
+
+def test_silent_snmp_card_fails_within_its_request_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DX_TEST_UPS_COMMUNITY", "public-test")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        text = json.dumps({"checks": [{"id": "u", "kind": "ups", "source": "snmp", "host": "127.0.0.1",
+                                       "port": silent.getsockname()[1], "timeout": "3s",
+                                       "snmp": {"version": "v2c", "community": {"env": "DX_TEST_UPS_COMMUNITY"},
+                                                "request_timeout": "400ms", "request_retries": 1}}]})
+        t0 = time.monotonic()
+        result = run(load_text(text, "a.yml").checks[0], timeout=3.0)  # type: ignore[arg-type]
+        took = time.monotonic() - t0
+    assert (result.status, result.reason) == (Status.CRIT, Reason.TIMEOUT)
+    assert took < 0.4 * 2 + 0.6, took   # one request's budget: the UPS-MIB GET is the first to go unanswered
+    assert result.hint is not None and "SNMP" in result.hint.en
+
+
+def test_snmp_source_config_errors() -> None:
+    for entry, message in [
+        ("{id: u, kind: ups, source: snmp, host: 10.0.0.2}", "source snmp needs an `snmp:` block"),
+        ("{id: u, kind: ups, source: nut, snmp: {version: v2c, community: {env: HOME}}}", "source nut does not use `snmp:`"),
+        ("{id: u, kind: ups, source: snmp, host: 10.0.0.2, snmp: {version: v3, user: a}}", "security_level authPriv needs `auth_key`"),
+        ("{id: u, kind: ups, source: snmp, host: 10.0.0.2, timeout: 1s, snmp: {version: v2c, community: {env: HOME}, "
+         "request_timeout: 1s}}", "must not exceed timeout"),
+    ]:
+        with pytest.raises(ConfigError) as err:
+            load_text(f"checks:\n  - {entry}\n", "u.yml")
+        assert "u.yml:2:" in str(err.value) and message in str(err.value), str(err.value)
