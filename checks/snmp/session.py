@@ -115,9 +115,11 @@ def engine() -> Any:
     pysnmp binds an engine's sockets to the loop it first ran on, so a new loop (a test's
     `asyncio.run`) gets a new engine and the previous one's sockets are closed.
     """
+    global _renewed
     loop = asyncio.get_running_loop()
     if _engine is None or _engine[0] is not loop:
         _new_engine(loop, close_after=0.0)
+        _renewed = -RENEW_EVERY                       # the renewal limit counts within one loop's engines
     assert _engine is not None
     return _engine[1]
 

@@ -219,9 +219,9 @@ def test_agent_back_with_a_new_engine_id_is_read_again_in_the_same_probe(tmp_pat
             assert runner.run(_read(first.host, port, _creds(user)))[0][SYS_NAME]
             engine = runner.run(_engine())
         with running_snmpd(tmp_path / "b", port=port, users=[user]) as second:
-            got, _, _ = runner.run(_read(second.host, port, _creds(user), timeout=0.5))
+            got, _, _ = runner.run(_read(second.host, port, _creds(user), timeout=1.0, retries=1))
             renewed = runner.run(_engine())
-            again, _, _ = runner.run(_read(second.host, port, _creds(user), timeout=0.5))
+            again, _, _ = runner.run(_read(second.host, port, _creds(user), timeout=1.0, retries=1))
     assert got[SYS_NAME] and again[SYS_NAME]
     assert renewed is not engine
 
