@@ -19,6 +19,7 @@ PACKAGES = {
     "dxagent.checks.http": "checks/http",
     "dxagent.checks.snmp": "checks/snmp",
     "dxagent.checks.tls": "checks/tls",
+    "dxagent.checks.ups": "checks/ups",
     "dxagent.exporters": "exporters",
     "dxagent.alerts": "alerts",
     "dxagent.reports": "reports",

@@ -32,6 +32,7 @@ __all__ = [
     "RateLimit",
     "RatioLimit",
     "RatioLowerLimit",
+    "RuntimeLimit",
     "TimeLimit",
     "defaults",
     "parse_ratio",
@@ -146,6 +147,13 @@ class RateLimit(_Lower):
 
     warn: float | None = Field(None, gt=0, description="Warn below this many Mbit/s.")
     crit: float | None = Field(None, gt=0, description="Critical below this many Mbit/s.")
+
+
+class RuntimeLimit(_Lower):
+    """Lower limits on a time left (`5m`, `300s` or seconds), e.g. a UPS battery: only less time changes the status."""
+
+    warn: Duration | None = Field(None, gt=0, description="Warn when less time is left (`10m`, `600s`, seconds).")
+    crit: Duration | None = Field(None, gt=0, description="Critical when less time is left (`5m`, `300s`, seconds).")
 
 
 class RatioLowerLimit(_Lower):

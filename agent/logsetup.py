@@ -95,5 +95,5 @@ def setup(level: str = "info", fmt: str = "text", stream: TextIO | None = None) 
         logging.getLogger(name).setLevel(third_party)
     # httpx/httpcore log every request's full URL (query strings carry tokens) at INFO/DEBUG:
     # never below WARNING, whatever the agent's level, so secrets cannot reach the journal.
-    for name in ("httpx", "httpcore", "hpack", "pysnmp"):
+    for name in ("httpx", "httpcore", "hpack", "pysnmp", "aionut"):
         logging.getLogger(name).setLevel("WARNING")

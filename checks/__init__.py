@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "http": "dxagent.checks.http",
     "inventory": "dxagent.checks.inventory",
     "discovery": "dxagent.checks.discovery",
+    "ups": "dxagent.checks.ups",
 }
 
 

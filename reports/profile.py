@@ -103,7 +103,7 @@ class Criterion(Model):
     sample: tuple[str, ...] = Field((), description="Sample selectors (alternatives), e.g. `ping_rtt_seconds{stat=\"avg\"}`; "
                                     "for `count`, only results carrying one of them are counted.")
     window: Duration | None = Field(None, gt=0, description="Period for availability/percentile/mean (default: the report period).")
-    percentile: float = Field(95.0, gt=0, le=100, description="Which percentile for `percentile`.")
+    percentile: float = Field(95.0, ge=0, le=100, description="Which percentile for `percentile` (0: the lowest value).")
     statuses: tuple[StatusName, ...] = Field(("OK", "WARN"), min_length=1,
                                              description="Statuses that count as up/good (state, availability, count).")
     compare: Literal[">=", "<=", ">", "<", "=="] = Field(description="How the value is compared with the threshold.")

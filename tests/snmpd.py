@@ -27,8 +27,8 @@ snmpd.conf lines (views, sysName) go in `extra_config`; more v3 users in `users`
     users = v3_user_matrix()                          # every auth × priv combination snmpd supports
     with running_snmpd(tmp_path, users=users) as agent: ...
 
-    # An independent SNMPv3 implementation as the agent (pysnmp's command responder), for the
-    # protocols Net-SNMP lacks (3DES) and as a cross-check of our USM crypto:
+    # pysnmp's command responder as the agent, for the protocols Net-SNMP lacks (3DES) and as a
+    # second peer for the key extensions:
     with running_pysnmp_agent(users) as (host, port): ...
 """
 
@@ -248,8 +248,8 @@ e.open_dispatcher()
 def running_pysnmp_agent(users: Sequence[V3User], host: str = "127.0.0.1") -> Iterator[tuple[str, int]]:
     """pysnmp's own command responder with `users` (authPriv), on loopback; stopped on exit.
 
-    Why: an SNMPv3 agent that shares no code with our client, for protocols snmpd does not have
-    (3DES) and as a second opinion on every key extension. Skips when pysnmp is not installed.
+    Why: an SNMPv3 agent for the protocols snmpd does not have (3DES), and a second opinion on
+    the key extensions (Blumenthal and Reeder). Skips when pysnmp is not installed.
     """
     try:
         import pysnmp  # noqa: F401

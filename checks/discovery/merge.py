@@ -1,7 +1,7 @@
 """The phases of the `discovery` kind: observe the LAN, merge sightings into devices, persist, report.
 
-Kept apart from `checks/discovery/__init__.py` (config, judge, samples) so each stays readable. The SNMP
-client (`checks/snmp/client.py`) is imported only when `snmp.enabled` is set.
+Kept apart from `checks/discovery/__init__.py` (config, judge, samples) so each stays readable. SNMP goes
+through the snmp kind's session (pysnmp, one engine per process), imported only when `snmp.enabled` is set.
 """
 
 from __future__ import annotations
@@ -141,10 +141,7 @@ async def _read_neighbours(found: Found, nets: list[Any], started: float) -> int
 
 
 async def _snmp_all(hosts: list[str], cfg: Config, out: dict[str, dict[str, Any]]) -> None:
-    """HOST-RESOURCES of every live host, at most 32 at a time.
-
-    A session is one UDP socket (our own SNMP client, no engine to build), so each host gets its own.
-    """
+    """HOST-RESOURCES of every live host, at most 32 at a time, on the process's one SNMP engine."""
     sem = asyncio.Semaphore(32)
     community = cfg.snmp.community.reveal() if cfg.snmp.community else ""
 
@@ -159,7 +156,7 @@ async def _snmp_all(hosts: list[str], cfg: Config, out: dict[str, dict[str, Any]
 
 async def snmp_hr(ip: str, port: int, community: str, timeout: float) -> dict[str, Any] | None:
     """sysDescr/sysName and HOST-RESOURCES (hrSystem, hrStorage, hrProcessorLoad); None if no answer."""
-    from dxagent.checks.snmp.client import Credentials, Session, SnmpError
+    from dxagent.checks.snmp import session
 
     sys_descr, sys_name = (1, 3, 6, 1, 2, 1, 1, 1, 0), (1, 3, 6, 1, 2, 1, 1, 5, 0)
     hr = (1, 3, 6, 1, 2, 1, 25)
@@ -167,16 +164,17 @@ async def snmp_hr(ip: str, port: int, community: str, timeout: float) -> dict[st
     st = (*hr, 2, 3, 1)
     cols = [(*st, 2), (*st, 3), (*st, 4), (*st, 5), (*st, 6), (*hr, 3, 3, 1, 2)]
     try:
-        async with Session(ip, port, Credentials(version="v2c", community=community), timeout=timeout, retries=0) as s:
-            got = await s.get([sys_descr, sys_name])
-            if got.get(sys_descr) is None and got.get(sys_name) is None:
-                return None
-            info: dict[str, Any] = {"sys_descr": _text(got.get(sys_descr)), "sys_name": _text(got.get(sys_name))}
-            scal = await s.get([uptime, users, procs, memsize])
-            if all(v is None for v in scal.values()):
-                return info                                    # SNMP, but no HOST-RESOURCES
-            table = await s.walk_columns(cols, max_rows=2000)
-    except SnmpError:
+        s = await session.connect(ip, port, session.Credentials(version="v2c", community=community),
+                                  timeout=timeout, retries=0)
+        got = await s.get([sys_descr, sys_name])
+        if got.get(sys_descr) is None and got.get(sys_name) is None:
+            return None
+        info: dict[str, Any] = {"sys_descr": _text(got.get(sys_descr)), "sys_name": _text(got.get(sys_name))}
+        scal = await s.get([uptime, users, procs, memsize])
+        if all(v is None for v in scal.values()):
+            return info                                    # SNMP, but no HOST-RESOURCES
+        table = await s.walk(cols, max_rows=2000)
+    except session.SnmpError:
         return None
     storage = []
     for idx, descr in list(table[cols[1]].items())[:64]:

@@ -2,8 +2,8 @@
 
 One result for the device (reachable, uptime, restart) plus one per selected interface (target
 `host/ifName`), so a down uplink is its own line and its own alert. Rates (bits/s, errors/s)
-come from counter deltas between runs, kept in `ctx.state`. The wire protocol (BER, SNMPv3 USM)
-is our own small client in `_snmpclient`/`_snmpber`/`_snmpusm`; see docs/architecture.md for why.
+come from counter deltas between runs, kept in `ctx.state`. SNMP itself is pysnmp's, through
+`session` (one engine per process, imported when a check first runs).
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from dxagent.checks.snmp import ifmib as ifmib
-from dxagent.checks.snmp.client import Credentials, Session, SnmpError
+from dxagent.checks.snmp import session as session
+from dxagent.checks.snmp.access import SnmpAccess
+from dxagent.checks.snmp.session import Session, SnmpError
 from dxagent.config.check import CheckConfig
-from dxagent.config.types import Duration, Model, Secret
+from dxagent.config.types import Model
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
 from dxagent.probe import ProbeContext
 
 from .results import device_failure, device_result, interface_result, missing_result
 
-__all__ = ["Config", "Thresholds", "probe", "judge_interface", "EXAMPLE", "METRICS"]
+__all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS"]
 
 METRICS: dict[str, str] = {
     "snmp_up": "1 if the SNMP agent answered the system-group query, else 0.",
@@ -62,9 +64,6 @@ EXAMPLE = """\
 """
 
 MEASURES = ("utilization", "errors", "discards")  # per-interface measures judged against `thresholds`
-SecurityLevel = Literal["noAuthNoPriv", "authNoPriv", "authPriv"]
-AuthProtocol = Literal["MD5", "SHA", "SHA224", "SHA256", "SHA384", "SHA512"]
-PrivProtocol = Literal["DES", "3DES", "AES", "AES192", "AES256", "AES192C", "AES256C"]
 
 
 class Thresholds(Model):
@@ -80,24 +79,12 @@ class Thresholds(Model):
     _renamed = renamed({f"{m}_{level}": f"{m}: {{{level}: …}}" for m in MEASURES for level in ("warn", "crit")})
 
 
-class Config(CheckConfig):
+class Config(CheckConfig, SnmpAccess):
     """Query an SNMP agent's system group and interface table."""
 
     kind: Literal["snmp"] = "snmp"
     host: str = Field(min_length=1, description="Agent host name or IP address.")
     port: int = Field(161, ge=1, le=65535, description="Agent UDP port.")
-    version: Literal["v2c", "v3"] = Field(description="SNMP version: `v2c` (community) or `v3` (user-based security).")
-    community: Secret | None = Field(None, description="v2c community (a secret reference).")
-    user: str | None = Field(None, min_length=1, max_length=32, description="v3 user name.")
-    security_level: SecurityLevel = Field("authPriv", description="v3 security level.")
-    auth_protocol: AuthProtocol = Field("SHA", description="v3 authentication protocol.")
-    auth_key: Secret | None = Field(None, description="v3 authentication passphrase (8+ characters; a secret reference).")
-    priv_protocol: PrivProtocol = Field(
-        "AES", description="v3 privacy protocol (`AES192`/`AES256`: Blumenthal as Net-SNMP; `…C`: Cisco key extension).")
-    priv_key: Secret | None = Field(None, description="v3 privacy passphrase (8+ characters; a secret reference).")
-    context: str = Field("", description="v3 context name (rarely needed).")
-    request_timeout: Duration = Field(1.0, gt=0, le=30, description="Wait for one SNMP response.")
-    request_retries: int = Field(1, ge=0, le=5, description="Re-sends of an unanswered SNMP request.")
     max_repetitions: int = Field(25, ge=1, le=100, description="GETBULK max-repetitions (rows per request).")
     interfaces: tuple[str, ...] = Field((), description="Report only these interfaces (exact ifName or ifDescr); missing ones are critical.")
     include: str | None = Field(None, description="Regular expression the whole ifName must match.")
@@ -121,45 +108,14 @@ class Config(CheckConfig):
         return value
 
     @model_validator(mode="after")
-    def _security(self) -> Config:
-        v3_fields = [n for n in ("user", "auth_key", "priv_key") if getattr(self, n) is not None]
-        if self.version == "v2c":
-            if self.community is None:
-                raise ValueError("version v2c needs `community` (e.g. community: {env: SNMP_COMMUNITY})")
-            if v3_fields:
-                raise ValueError(f"version v2c uses `community` only; remove {', '.join(v3_fields)} or set version: v3")
-        else:
-            if self.community is not None:
-                raise ValueError("version v3 does not use `community`; remove it or set version: v2c")
-            if self.user is None:
-                raise ValueError("version v3 needs `user`")
-            needs_auth = self.security_level in ("authNoPriv", "authPriv")
-            needs_priv = self.security_level == "authPriv"
-            for name, needed in (("auth_key", needs_auth), ("priv_key", needs_priv)):
-                key = getattr(self, name)
-                if needed and key is None:
-                    raise ValueError(f"security_level {self.security_level} needs `{name}`")
-                if not needed and key is not None:
-                    raise ValueError(f"security_level {self.security_level} does not use `{name}`; remove it or raise the level")
-                if key is not None and key.resolved and len(key.reveal()) < 8:
-                    raise ValueError(f"`{name}` must be at least 8 characters (RFC 3414)")
-        if self.request_timeout * (self.request_retries + 1) > self.timeout:
+    def _requests_fit_timeout(self) -> Config:
+        if self.request_budget() > self.timeout:
             raise ValueError("request_timeout × (request_retries + 1) must not exceed timeout")
         return self
 
-    def credentials(self) -> Credentials:
-        """Plain credentials for the client (the only place secrets are revealed)."""
-        return Credentials(
-            version=self.version,
-            community=self.community.reveal() if self.community else "",
-            user=self.user or "", level=self.security_level,
-            auth_protocol=self.auth_protocol, auth_key=self.auth_key.reveal() if self.auth_key else "",
-            priv_protocol=self.priv_protocol, priv_key=self.priv_key.reveal() if self.priv_key else "",
-            context=self.context,
-        )
 
 
-def judge_interface(iface: ifmib.Interface, rates: ifmib.Rates | None,
+def judge(iface: ifmib.Interface, rates: ifmib.Rates | None,
                     th: Thresholds) -> tuple[Status, Reason | None, list[str]]:
     """One interface against the thresholds (pure) → status, reason, problems (English keys).
 
@@ -207,15 +163,14 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
         return [device_failure(ctx, cfg, target, "timeout", "name resolution", phase=phase)]
     address = str(infos[0][4][0])
     try:
-        async with Session(address, cfg.port, cfg.credentials(), timeout=cfg.request_timeout,
-                           retries=cfg.request_retries) as session:
-            phase = "system"
-            system = await asyncio.wait_for(session.get(list(SYSTEM.values())), max(0.05, deadline - time.monotonic()))
-            table: dict[str, dict[tuple[int, ...], object]] = {}
-            if cfg.max_interfaces > 0:
-                phase = "interfaces"
-                table = await asyncio.wait_for(_read_table(session, cfg), max(0.05, deadline - time.monotonic()))
-            requests = session.requests
+        agent = await session.for_config(cfg, address)
+        phase = "system"
+        system = await asyncio.wait_for(agent.get(list(SYSTEM.values())), max(0.05, deadline - time.monotonic()))
+        table: dict[str, dict[tuple[int, ...], object]] = {}
+        if cfg.max_interfaces > 0:
+            phase = "interfaces"
+            table = await asyncio.wait_for(_read_table(agent, cfg), max(0.05, deadline - time.monotonic()))
+        requests = agent.requests
     except SnmpError as exc:
         return [device_failure(ctx, cfg, target, exc.kind, exc.detail, phase=phase)]
     except TimeoutError:
@@ -223,7 +178,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
     return _results(cfg, ctx, target, address, system, table, requests)
 
 
-async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int, ...], object]]:
+async def _read_table(agent: Session, cfg: Config) -> dict[str, dict[tuple[int, ...], object]]:
     """The IF-MIB columns the check needs, in as few requests as the filters allow.
 
     Without filters everything is walked in one multi-column pass (fewest round trips). With
@@ -234,7 +189,7 @@ async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int
     cols = ifmib.COLUMNS
     narrowing = bool(cfg.interfaces or cfg.include or cfg.exclude or cfg.oper_up_only)
     first = ifmib.IDENTITY if narrowing else ifmib.IDENTITY + ifmib.DETAIL
-    walked = await session.walk_columns([cols[c] for c in first], cfg.max_repetitions)
+    walked = await agent.walk([cols[c] for c in first], cfg.max_repetitions)
     table = {name: walked[cols[name]] for name in first}
     rows = [r for r in sorted(table["descr"]) if len(r) == 1]
     if narrowing:
@@ -242,23 +197,23 @@ async def _read_table(session: Session, cfg: Config) -> dict[str, dict[tuple[int
                                     exclude=cfg.exclude, oper_up_only=cfg.oper_up_only, limit=cfg.max_interfaces)
         rows = [(i.index,) for i in chosen]
         if len(rows) * 3 > len(table["descr"]):
-            walked = await session.walk_columns([cols[c] for c in ifmib.DETAIL], cfg.max_repetitions)
+            walked = await agent.walk([cols[c] for c in ifmib.DETAIL], cfg.max_repetitions)
             table.update({name: walked[cols[name]] for name in ifmib.DETAIL})
         else:
-            await _get_rows(session, table, ifmib.DETAIL, rows)
+            await _get_rows(agent, table, ifmib.DETAIL, rows)
     missing = ifmib.needs_fallback(table, rows)
     if missing:
-        await _get_rows(session, table, ifmib.FALLBACK, missing)
+        await _get_rows(agent, table, ifmib.FALLBACK, missing)
     return table
 
 
-async def _get_rows(session: Session, table: dict[str, dict[tuple[int, ...], object]], names: tuple[str, ...],
+async def _get_rows(agent: Session, table: dict[str, dict[tuple[int, ...], object]], names: tuple[str, ...],
                     rows: list[tuple[int, ...]], batch: int = 40) -> None:
     """GET `names` columns for `rows` into `table` (absent instances are left out)."""
     wanted = [(name, row) for row in rows for name in names]
     for start in range(0, len(wanted), batch):
         part = wanted[start:start + batch]
-        got = await session.get([ifmib.COLUMNS[name] + row for name, row in part])
+        got = await agent.get([ifmib.COLUMNS[name] + row for name, row in part])
         for name, row in part:
             value = got.get(ifmib.COLUMNS[name] + row)
             if value is not None:
@@ -305,8 +260,8 @@ def _results(cfg: Config, ctx: ProbeContext, target: str, address: str, system: 
     results = [device_result(ctx, cfg, target, facts, ifaces, chosen)]
     for iface in chosen:
         r = rates.get(iface.index)
-        status, reason, problems = judge_interface(iface, r, cfg.thresholds)
-        results.append(interface_result(ctx, target, iface, r, status, reason, problems))
+        status, reason, problems = judge(iface, r, cfg.thresholds)
+        results.append(interface_result(ctx, target, iface, r, status, reason, problems, cfg.thresholds))
     results.extend(missing_result(ctx, target, name, ifaces) for name in missing)
     return results
 

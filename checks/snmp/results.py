@@ -1,8 +1,9 @@
 """Result builders for the `snmp` kind: bilingual summaries, hints, samples and details.
 
-Separate from `snmp.py` to keep both modules short; every message here is built from measured
-values and device text that `_snmpif.clean_text` has already sanitised. Credentials never reach
-this module: failures arrive as a kind and an English detail without secrets.
+Separate from `__init__.py` to keep both modules short; every message here is built from measured
+values and device text that `ifmib.clean_text` has already sanitised. Hints name what the check
+used (host, port, user, where the community comes from, interface, the limit crossed); secret
+values never reach this module: failures arrive as a kind and an English detail.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
 if TYPE_CHECKING:
-    from dxagent.checks.snmp import Config
+    from dxagent.checks.snmp import Config, Thresholds
 
 __all__ = ["device_failure", "device_result", "interface_result", "missing_result", "format_bps"]
 
 MAX_TABLE_ROWS = 256
 
-# Vietnamese for the client's failure details (English keys from _snmpclient).
+# Vietnamese for the session's failure details (English keys from session.SnmpError).
 _VI_DETAIL = {
     "unknown user name": "tên người dùng không tồn tại",
     "wrong authentication key or protocol (digest mismatch)": "sai khóa hoặc giao thức xác thực (sai mã băm)",
@@ -54,59 +55,104 @@ def _uptime(seconds: float | None) -> str:
     return f"{days}d{hours:02d}h{rest // 60:02d}m"
 
 
+def _where(cfg: Config) -> str:
+    return f"[{cfg.host}]:{cfg.port}" if ":" in cfg.host else f"{cfg.host}:{cfg.port}"
+
+
+def _auth_hint(cfg: Config, detail: str) -> Text:
+    """What to compare for a rejected SNMPv3 credential, naming the user and protocols (never keys)."""
+    kw = {"user": cfg.user, "auth": cfg.auth_protocol, "priv": cfg.priv_protocol, "level": cfg.security_level,
+          "where": _where(cfg)}
+    if detail == "unknown user name":
+        return t("The agent at {where} has no SNMPv3 user `{user}`: create it on the device, or fix `user`.",
+                 "Tác tử tại {where} không có người dùng SNMPv3 `{user}`: tạo người dùng trên thiết bị hoặc sửa `user`.",
+                 **kw)
+    if detail.startswith("wrong authentication"):
+        return t("User `{user}` exists but the authentication does not match: compare auth_key and auth_protocol "
+                 "({auth}) with the device's settings for `{user}`.",
+                 "Người dùng `{user}` có tồn tại nhưng xác thực không khớp: đối chiếu auth_key và auth_protocol "
+                 "({auth}) với cấu hình của `{user}` trên thiết bị.", **kw)
+    if detail.startswith("wrong privacy"):
+        return t("User `{user}` authenticates but decryption failed: compare priv_key and priv_protocol ({priv}) "
+                 "with the device's settings for `{user}`.",
+                 "Người dùng `{user}` xác thực được nhưng giải mã thất bại: đối chiếu priv_key và priv_protocol "
+                 "({priv}) với cấu hình của `{user}` trên thiết bị.", **kw)
+    if detail.startswith("security level"):
+        return t("User `{user}` on the device does not support {level}: set `security_level` to the level the "
+                 "device gives `{user}`, or raise the user's level on the device.",
+                 "Người dùng `{user}` trên thiết bị không hỗ trợ mức {level}: đặt `security_level` đúng mức thiết bị "
+                 "cấp cho `{user}`, hoặc nâng mức của người dùng trên thiết bị.", **kw)
+    return t("Compare user `{user}`, auth_protocol ({auth}) with auth_key and priv_protocol ({priv}) with priv_key "
+             "against the device's SNMPv3 user.",
+             "Đối chiếu user `{user}`, auth_protocol ({auth}) với auth_key và priv_protocol ({priv}) với priv_key "
+             "với cấu hình SNMPv3 trên thiết bị.", **kw)
+
+
 def device_failure(ctx: ProbeContext, cfg: Config, target: str, kind: str, detail: str,
                    phase: str | None = None) -> Result:
     """The device result when the agent could not be read: which failure, said honestly."""
     summary: Text
     hint: Text
+    where = _where(cfg)
     if kind == "dns":
         reason = Reason.DNS
         summary = t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=cfg.host, err=detail)
-        hint = t("Check the name and the DNS servers, or use the device's IP address.",
-                 "Kiểm tra tên và máy chủ DNS, hoặc dùng địa chỉ IP của thiết bị.")
+        hint = t("Check the name {host} and the DNS servers, or set `host` to the device's IP address.",
+                 "Kiểm tra tên {host} và máy chủ DNS, hoặc đặt `host` là địa chỉ IP của thiết bị.", host=cfg.host)
     elif kind == "timeout" and phase == "interfaces":
         reason = Reason.TIMEOUT
         summary = t("the agent answered, but the interface table did not arrive in time",
                     "thiết bị có trả lời nhưng không đọc hết bảng giao diện kịp thời")
-        hint = t("The device is slow or the link loses packets: raise `timeout`, or lower `max_repetitions`.",
-                 "Thiết bị chậm hoặc đường truyền mất gói: tăng `timeout` hoặc giảm `max_repetitions`.")
+        hint = t("The agent at {where} is slow or the link loses packets: raise `timeout` (now {timeout:g} s), or "
+                 "lower `max_repetitions` (now {reps}).",
+                 "Tác tử tại {where} chậm hoặc đường truyền mất gói: tăng `timeout` (hiện {timeout:g} giây) hoặc giảm "
+                 "`max_repetitions` (hiện {reps}).", where=where, timeout=cfg.timeout, reps=cfg.max_repetitions)
     elif kind == "timeout":
         reason = Reason.TIMEOUT
         waited = cfg.request_timeout * (cfg.request_retries + 1)
         if cfg.version == "v2c":
+            source = cfg.community.source if cfg.community is not None else "?"
             summary = t("no answer from the SNMP agent in {s:g} s: agent down, wrong community, or ACL/firewall",
                         "không có phản hồi SNMP sau {s:g} giây: tác tử SNMP tắt, sai community, hoặc ACL/tường lửa chặn",
                         s=waited)
-            hint = t("SNMP v2c agents stay silent on a wrong community: check the community, the agent's ACL for "
-                     "this host, UDP port {port} on firewalls, and that the device is up (`ping`).",
-                     "Tác tử SNMP v2c im lặng khi sai community: kiểm tra community, ACL cho phép máy này, cổng UDP "
-                     "{port} trên tường lửa và thiết bị còn hoạt động (`ping`).", port=cfg.port)
+            hint = t("SNMP v2c agents stay silent on a wrong community: check the community (from {source}) against "
+                     "the device, the device's SNMP ACL for this host, UDP port {port} to {host} on firewalls, and "
+                     "that the device is up (`ping {host}`).",
+                     "Tác tử SNMP v2c im lặng khi sai community: đối chiếu community (lấy từ {source}) với thiết bị, "
+                     "ACL SNMP của thiết bị cho máy này, cổng UDP {port} tới {host} trên tường lửa và thiết bị còn "
+                     "hoạt động (`ping {host}`).", source=source, port=cfg.port, host=cfg.host)
         else:
             summary = t("no answer from the SNMP agent in {s:g} s: agent down, ACL/firewall, or wrong privacy key",
                         "không có phản hồi SNMP sau {s:g} giây: tác tử SNMP tắt, ACL/tường lửa chặn, hoặc sai khóa mã hóa",
                         s=waited)
-            hint = t("Agents drop SNMPv3 requests they cannot decrypt without a reply: check priv_key and "
-                     "priv_protocol, the agent's ACL, UDP port {port} on firewalls, and that the device is up.",
-                     "Tác tử bỏ qua yêu cầu SNMPv3 không giải mã được: kiểm tra priv_key và priv_protocol, ACL, "
-                     "cổng UDP {port} trên tường lửa và thiết bị còn hoạt động.", port=cfg.port)
+            hint = t("Agents drop SNMPv3 requests they cannot decrypt without a reply: check priv_key and priv_protocol "
+                     "({priv}) of user `{user}`, the device's SNMP ACL, UDP port {port} to {host} on firewalls, and "
+                     "that the device is up (`ping {host}`).",
+                     "Tác tử bỏ qua yêu cầu SNMPv3 không giải mã được: kiểm tra priv_key và priv_protocol ({priv}) của "
+                     "người dùng `{user}`, ACL SNMP của thiết bị, cổng UDP {port} tới {host} trên tường lửa và thiết bị "
+                     "còn hoạt động (`ping {host}`).", priv=cfg.priv_protocol, user=cfg.user, port=cfg.port,
+                     host=cfg.host)
     elif kind == "auth":
         reason = Reason.AUTH
         summary = Text(f"SNMPv3 credentials rejected: {detail}",
                        f"thông tin xác thực SNMPv3 bị từ chối: {_VI_DETAIL.get(detail, detail)}")
-        hint = t("Compare user, auth_protocol/auth_key and priv_protocol/priv_key with the device's SNMPv3 user.",
-                 "Đối chiếu user, auth_protocol/auth_key và priv_protocol/priv_key với cấu hình SNMPv3 trên thiết bị.")
+        hint = _auth_hint(cfg, detail)
     elif kind == "permission":
         reason = Reason.PERMISSION
         summary = t("the agent refused access ({d})", "tác tử SNMP từ chối truy cập ({d})", d=detail)
-        hint = t("The credentials work but the agent's view or security level forbids the system group or IF-MIB: "
-                 "widen the view for this user/community, or use the level the user is configured for.",
-                 "Thông tin xác thực đúng nhưng view hoặc mức bảo mật không cho đọc nhóm system hoặc IF-MIB: mở "
-                 "rộng view cho user/community này hoặc dùng đúng mức bảo mật đã cấu hình.")
+        if cfg.version == "v3":
+            who_en, who_vi = f"user `{cfg.user}` at {cfg.security_level}", f"người dùng `{cfg.user}` ở mức {cfg.security_level}"
+        else:
+            who_en, who_vi = "the v2c community", "community v2c"
+        hint = Text(f"The credentials work but the agent at {where} does not let {who_en} read the system group or "
+                    "IF-MIB: widen its view on the device, or use the security level the user is configured for.",
+                    f"Thông tin xác thực đúng nhưng tác tử tại {where} không cho {who_vi} đọc nhóm system hoặc IF-MIB: "
+                    "mở rộng view trên thiết bị, hoặc dùng đúng mức bảo mật đã cấu hình cho người dùng.")
     else:
         reason = Reason.STATUS
         summary = t("SNMP error: {d}", "lỗi SNMP: {d}", d=detail)
-        hint = t("The agent answered with an error: check the device's SNMP configuration and logs.",
-                 "Tác tử SNMP trả lời lỗi: kiểm tra cấu hình SNMP và nhật ký của thiết bị.")
+        hint = t("The agent at {where} answered with an error: check the device's SNMP configuration and logs.",
+                 "Tác tử SNMP tại {where} trả lời lỗi: kiểm tra cấu hình SNMP và nhật ký của thiết bị.", where=where)
     return ctx.result(Status.CRIT, summary, target=target, reason=reason, hint=hint,
                       samples=[Sample.of("snmp_up", 0)],
                       details={"phase": phase, "error": kind, "version": cfg.version})
@@ -129,10 +175,11 @@ def device_result(ctx: ProbeContext, cfg: Config, target: str, facts: dict[str, 
               "{name}: đã khởi động lại — thời gian chạy {up}, lần trước là {prev}",
               name=name, up=_uptime(facts["uptime_seconds"]), prev=_uptime(prev)),
             target=target, reason=Reason.DOWN, samples=samples, details=details,
-            hint=t("The device rebooted or its SNMP agent restarted since the last check: look for a power cut or a "
-                   "crash in the device log. Interface rates resume at the next run.",
-                   "Thiết bị đã khởi động lại hoặc tác tử SNMP đã chạy lại kể từ lần kiểm tra trước: kiểm tra mất "
-                   "điện hoặc lỗi trong nhật ký thiết bị. Tốc độ giao diện sẽ có lại ở lần chạy sau."),
+            hint=t("{name} ({host}) rebooted or its SNMP agent restarted since the last check: look for a power cut "
+                   "or a crash in the device log. Interface rates resume at the next run.",
+                   "{name} ({host}) đã khởi động lại hoặc tác tử SNMP đã chạy lại kể từ lần kiểm tra trước: kiểm tra "
+                   "mất điện hoặc lỗi trong nhật ký thiết bị. Tốc độ giao diện sẽ có lại ở lần chạy sau.",
+                   name=name, host=cfg.host),
         )
     return ctx.result(
         Status.OK,
@@ -148,8 +195,8 @@ def _row(i: ifmib.Interface) -> dict[str, Any]:
 
 
 def interface_result(ctx: ProbeContext, device: str, iface: ifmib.Interface, rates: ifmib.Rates | None,
-                     status: Status, reason: Reason | None, problems: list[str]) -> Result:
-    """One interface line with its samples (label `interface`)."""
+                     status: Status, reason: Reason | None, problems: list[str], th: Thresholds) -> Result:
+    """One interface line with its samples (label `interface`); `th` names the limit crossed in the hint."""
     lab = {"interface": iface.name}
     samples = [Sample.of("snmp_interface_oper_up", iface.oper_up, **lab)]
     if iface.admin_up is not None:
@@ -178,7 +225,7 @@ def interface_result(ctx: ProbeContext, device: str, iface: ifmib.Interface, rat
                             "in_errors_per_s": rates.in_errors, "out_errors_per_s": rates.out_errors,
                             "in_discards_per_s": rates.in_discards, "out_discards_per_s": rates.out_discards}
     return ctx.result(status, _if_summary(iface, rates), target=f"{device}/{iface.name}", reason=reason,
-                      hint=_if_hint(problems), samples=samples, details=details)
+                      hint=_if_hint(iface, rates, problems, th), samples=samples, details=details)
 
 
 def _if_summary(iface: ifmib.Interface, rates: ifmib.Rates | None) -> Text:
@@ -201,17 +248,36 @@ def _if_summary(iface: ifmib.Interface, rates: ifmib.Rates | None) -> Text:
              tx=format_bps(rates.transmit_bps), tu=pct(tx_u), e=errs)
 
 
-def _if_hint(problems: list[str]) -> Text | None:
+def _if_hint(iface: ifmib.Interface, rates: ifmib.Rates | None, problems: list[str], th: Thresholds) -> Text | None:
+    """What to do about the first problem, naming the port, the measured value and the limit it crossed."""
     if not problems:
         return None
+    n = iface.name
     if problems[0].startswith("oper_"):
-        return t("The port is enabled but has no link: check the cable, the far-end device and the SFP module.",
-                 "Cổng được bật nhưng không có kết nối: kiểm tra cáp, thiết bị đầu xa và module SFP.")
-    if problems[0] == "utilization":
-        return t("The link is near its capacity: find the heavy traffic, or ask the provider for more bandwidth.",
-                 "Đường truyền gần hết băng thông: tìm nguồn lưu lượng lớn hoặc đề nghị nhà mạng nâng băng thông.")
-    return t("Errors or discards on the link: check the cable, duplex settings and the far-end port.",
-             "Có lỗi hoặc gói bị loại trên đường truyền: kiểm tra cáp, chế độ duplex và cổng đầu xa.")
+        return t("Port {n} is enabled but has no link ({s}): check its cable, the far-end device and the SFP module.",
+                 "Cổng {n} được bật nhưng không có kết nối ({s}): kiểm tra cáp, thiết bị đầu xa và module SFP.",
+                 n=n, s=iface.oper_status)
+    if rates is None:
+        return None
+    measure = problems[0]
+    if measure == "utilization":
+        values = [u for u in rates.utilization(iface.speed_bps) if u is not None]
+    elif measure == "errors":
+        values = [e for e in (rates.in_errors, rates.out_errors) if e is not None]
+    else:
+        values = [d for d in (rates.in_discards, rates.out_discards) if d is not None]
+    limits = getattr(th, measure)
+    value = max(values)
+    limit = limits.limit_for(limits.level(value))
+    if measure == "utilization":
+        return t("{n} carries {v:.0%} of its {speed} (limit {lim:.0%}): find the heavy traffic, or ask the provider "
+                 "for more bandwidth.",
+                 "{n} đang dùng {v:.0%} của {speed} (ngưỡng {lim:.0%}): tìm nguồn lưu lượng lớn hoặc đề nghị nhà mạng "
+                 "nâng băng thông.", n=n, v=value, speed=format_bps(iface.speed_bps), lim=limit or 0)
+    unit_en, unit_vi = ("errors", "lỗi") if measure == "errors" else ("discards", "gói bị loại")
+    return t("{n}: {v:.2f} {u}/s (limit {lim:g}/s): check the cable, duplex settings and the far-end port.",
+             "{n}: {v:.2f} {uv}/giây (ngưỡng {lim:g}/giây): kiểm tra cáp, chế độ duplex và cổng đầu xa.",
+             n=n, v=value, u=unit_en, uv=unit_vi, lim=limit or 0)
 
 
 def missing_result(ctx: ProbeContext, device: str, name: str, ifaces: list[ifmib.Interface]) -> Result:
@@ -221,9 +287,10 @@ def missing_result(ctx: ProbeContext, device: str, name: str, ifaces: list[ifmib
         t("interface {n} not found on the device ({k} interfaces)", "không tìm thấy giao diện {n} trên thiết bị ({k} giao diện)",
           n=name, k=len(ifaces)),
         target=f"{device}/{name}", reason=Reason.CONFIG,
-        hint=t("Compare the name with the device's ifName/ifDescr list in the details (`-v`); a removed module "
-               "also makes an interface disappear.",
-               "So sánh tên với danh sách ifName/ifDescr trong phần chi tiết (`-v`); tháo module cũng làm mất giao diện."),
+        hint=t("Compare {n} with the device's ifName/ifDescr list in the details (`-v`), then fix `interfaces`; a "
+               "removed module also makes an interface disappear.",
+               "So sánh {n} với danh sách ifName/ifDescr trong phần chi tiết (`-v`) rồi sửa `interfaces`; tháo module "
+               "cũng làm mất giao diện.", n=name),
         samples=[Sample.of("snmp_interface_oper_up", 0, interface=name)],
         details={"known": [i.name for i in ifaces[:MAX_TABLE_ROWS]]},
     )

@@ -7,6 +7,7 @@ Agent tests run Debian's snmpd on a loopback port (tests/snmpd.py) and compare w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import socket
@@ -20,10 +21,11 @@ import pytest
 
 from dxagent.checks import snmp
 from dxagent.checks.snmp import ifmib as ifmib
+from dxagent.checks.snmp import session
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
-from dxagent.probe import ProbeContext
-from dxagent.runner import Runner, probe_budget
+from dxagent.probe import ProbeContext, probe_budget
+from dxagent.runner import Runner
 from tests.snmpd import SnmpAgent, running_snmpd, skip_unless_snmpd, snmpd_agent  # noqa: F401 (fixture)
 
 HC_IN = "1.3.6.1.2.1.31.1.1.1.6"
@@ -132,21 +134,21 @@ def test_select_filters() -> None:
     assert len(chosen) == 2 and dropped == 3
 
 
-def test_judge_interface() -> None:
+def test_judge() -> None:
     th = snmp.Thresholds(errors={"warn": 1.0}, discards={"crit": 50})
-    assert snmp.judge_interface(_iface(admin=False, oper="down"), None, th)[0] == Status.OK
-    assert snmp.judge_interface(_iface(oper="down"), None, th)[:2] == (Status.CRIT, Reason.DOWN)
-    assert snmp.judge_interface(_iface(oper="down"), None, snmp.Thresholds(oper_down="warn"))[0] == Status.WARN
-    assert snmp.judge_interface(_iface(oper="dormant"), None, th)[0] == Status.WARN
+    assert snmp.judge(_iface(admin=False, oper="down"), None, th)[0] == Status.OK
+    assert snmp.judge(_iface(oper="down"), None, th)[:2] == (Status.CRIT, Reason.DOWN)
+    assert snmp.judge(_iface(oper="down"), None, snmp.Thresholds(oper_down="warn"))[0] == Status.WARN
+    assert snmp.judge(_iface(oper="dormant"), None, th)[0] == Status.WARN
     busy = ifmib.Rates(receive_bps=0.9e9, transmit_bps=0.1e9, in_errors=0.0, out_errors=0.0)
-    assert snmp.judge_interface(_iface(), busy, th) == (Status.WARN, Reason.THRESHOLD, ["utilization"])
+    assert snmp.judge(_iface(), busy, th) == (Status.WARN, Reason.THRESHOLD, ["utilization"])
     full = ifmib.Rates(receive_bps=0.1e9, transmit_bps=0.99e9)
-    assert snmp.judge_interface(_iface(), full, th)[0] == Status.CRIT
+    assert snmp.judge(_iface(), full, th)[0] == Status.CRIT
     errs = ifmib.Rates(receive_bps=1e6, transmit_bps=1e6, in_errors=0.0, out_errors=2.5, in_discards=60.0)
-    assert snmp.judge_interface(_iface(), errs, th) == (Status.CRIT, Reason.THRESHOLD, ["errors", "discards"])
-    assert snmp.judge_interface(_iface(speed=None), busy, th)[0] == Status.OK   # no speed, no utilization
+    assert snmp.judge(_iface(), errs, th) == (Status.CRIT, Reason.THRESHOLD, ["errors", "discards"])
+    assert snmp.judge(_iface(speed=None), busy, th)[0] == Status.OK   # no speed, no utilization
     at_warn = ifmib.Rates(receive_bps=0.8e9, transmit_bps=0.1e9, in_errors=1.0, out_errors=0.0)
-    assert snmp.judge_interface(_iface(), at_warn, th) == (Status.OK, None, [])   # exactly at a limit is OK
+    assert snmp.judge(_iface(), at_warn, th) == (Status.OK, None, [])   # exactly at a limit is OK
 
 
 def test_thresholds_nested_shape_and_defaults() -> None:
@@ -197,7 +199,7 @@ def test_config_defaults_fail_fast_and_target_label() -> None:
 
 def test_example_validates_and_pysnmp_is_not_imported_by_the_module() -> None:
     load_text("checks:\n" + snmp.EXAMPLE)
-    code = "import sys, dxagent.checks.snmp, dxagent.checks.snmp.client; print('pysnmp' in sys.modules)"
+    code = "import sys, dxagent.checks.snmp, dxagent.checks.snmp.session; print('pysnmp' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -320,18 +322,37 @@ def test_missing_named_interface_is_critical(agent: SnmpAgent) -> None:
     assert "lo" in missing.details["known"]
 
 
-def test_silent_agent_fails_within_request_budget() -> None:
+@pytest.mark.parametrize("version", ["v2c", "v3"])
+def test_silent_agent_fails_within_request_budget(version: str) -> None:
+    """A UDP socket that never answers: CRIT timeout within request_timeout × (request_retries + 1).
+
+    The engine is built first, as in the daemon where it exists from the first probe on; the
+    bound is on the probe (v3 included, whose engine discovery is the request that goes unanswered).
+    """
+    fields: dict[str, object] = ({"community": "x"} if version == "v2c" else
+                                 {"user": "u", "auth_key": "silent-auth", "priv_key": "silent-priv"})
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
         silent.bind(("127.0.0.1", 0))
         port = silent.getsockname()[1]
-        cfg = snmp.Config(id="mute", host="127.0.0.1", port=port, version="v2c", community="x",
-                          request_timeout=0.4, request_retries=1)
-        t0 = time.monotonic()
-        [r] = _run(cfg)
-        elapsed = time.monotonic() - t0
-        assert silent.recv(4096)   # the request did arrive, and was never answered
+        cfg = snmp.Config(id="mute", host="127.0.0.1", port=port, version=version, request_timeout=0.4,
+                          request_retries=2, **fields)  # type: ignore[arg-type]
+
+        async def run() -> tuple[list[Result], float]:
+            session.engine()
+            t0 = time.monotonic()
+            results = await snmp.probe(cfg, ProbeContext("mute", "snmp", timeout=probe_budget(cfg.timeout)))
+            return results, time.monotonic() - t0
+
+        [r], elapsed = asyncio.run(run())
+        sent = 0
+        silent.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while silent.recv(4096):
+                sent += 1
     assert (r.status, r.reason) == (Status.CRIT, Reason.TIMEOUT)
-    assert 0.4 * 2 - 0.1 <= elapsed < 0.4 * 2 + 1.0
+    assert "no answer from the SNMP agent in 1.2 s" in r.summary.en
+    assert sent == 3                                  # the request and its 2 retries arrived, unanswered
+    assert 0.4 * 3 - 0.1 <= elapsed <= 0.4 * 3 + 0.25, elapsed   # the bound, plus scheduling on a busy machine
 
 
 def test_unresolvable_host_is_dns() -> None:
@@ -379,3 +400,56 @@ def test_through_the_runner_from_yaml(agent: SnmpAgent, monkeypatch: pytest.Monk
     assert [(r.status, r.target) for r in results] == [(Status.OK, f"127.0.0.1:{agent.port}"),
                                                        (Status.OK, f"127.0.0.1:{agent.port}/lo")]
     assert all(set(s.name for s in r.samples) <= set(snmp.METRICS) for r in results)
+
+
+# ---------------------------------------------------------------- hints name what the check used
+
+def test_v2c_silence_hint_names_host_port_and_where_the_community_comes_from(
+        agent: SnmpAgent, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DX_TEST_WRONG_COMMUNITY", "not-the-community")
+    cfg = load_text(f"""checks:
+  - id: sw
+    kind: snmp
+    host: 127.0.0.1
+    port: {agent.port}
+    version: v2c
+    community: {{env: DX_TEST_WRONG_COMMUNITY}}
+    request_timeout: 200ms
+    request_retries: 0
+""").checks[0]
+    [r] = _run(cfg)  # type: ignore[arg-type]
+    assert r.reason == Reason.TIMEOUT and r.hint is not None
+    for text in (r.hint.en, r.hint.vi):
+        assert "env DX_TEST_WRONG_COMMUNITY" in text and "ping 127.0.0.1" in text
+    assert f"UDP port {agent.port} to 127.0.0.1" in r.hint.en and f"cổng UDP {agent.port} tới 127.0.0.1" in r.hint.vi
+    assert "not-the-community" not in json.dumps(r.to_dict()) + json.dumps(r.to_dict("vi"))
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"user": "nobody"}, ["`nobody`", "user"]),
+    ({"auth_key": "wrong-auth-key"}, ["`dxtest`", "auth_protocol (SHA)"]),
+])
+def test_v3_auth_hints_name_the_user_and_protocol(agent: SnmpAgent, change: dict[str, str], words: list[str]) -> None:
+    [r] = _run(_cfg(agent, "v3", **change))
+    assert r.reason == Reason.AUTH and r.hint is not None
+    assert all(w in r.hint.en for w in words) and words[0] in r.hint.vi
+    assert "wrong-auth-key" not in json.dumps(r.to_dict()) + json.dumps(r.to_dict("vi"))
+
+
+def test_interface_hints_name_the_port_the_value_and_the_limit() -> None:
+    from dxagent.checks.snmp.results import interface_result
+
+    th = snmp.Thresholds(utilization={"warn": "80%", "crit": "95%"}, errors={"warn": 1.0})
+    ctx = ProbeContext("sw", "snmp")
+    busy = ifmib.Rates(receive_bps=0.9e9, transmit_bps=0.1e9, in_errors=0.0, out_errors=0.0)
+    status, reason, problems = snmp.judge(_iface(name="Gi0/1"), busy, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/1"), busy, status, reason, problems, th)
+    assert r.hint is not None and "Gi0/1 carries 90% of its 1.0 Gb/s (limit 80%)" in r.hint.en
+    assert "Gi0/1" in r.hint.vi and "90%" in r.hint.vi and "80%" in r.hint.vi
+    noisy = ifmib.Rates(receive_bps=1e6, transmit_bps=1e6, in_errors=0.0, out_errors=2.5)
+    status, reason, problems = snmp.judge(_iface(name="Gi0/2"), noisy, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/2"), noisy, status, reason, problems, th)
+    assert r.hint is not None and "Gi0/2: 2.50 errors/s (limit 1/s)" in r.hint.en and "2.50 lỗi/giây" in r.hint.vi
+    status, reason, problems = snmp.judge(_iface(name="Gi0/3", oper="down"), None, th)
+    r = interface_result(ctx, "sw", _iface(name="Gi0/3", oper="down"), None, status, reason, problems, th)
+    assert r.hint is not None and "Port Gi0/3" in r.hint.en and "Cổng Gi0/3" in r.hint.vi

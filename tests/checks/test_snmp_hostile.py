@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from pyasn1.codec.ber import decoder, encoder
+from pyasn1.error import PyAsn1Error
+from pysnmp.proto import api
 
 from dxagent.checks import snmp
-from dxagent.checks.snmp import ber as ber
-from dxagent.checks.snmp.client import Credentials, Session, SnmpError
+from dxagent.checks.snmp import session
+from dxagent.checks.snmp.session import Credentials, SnmpError
 from dxagent.model import Reason, Status
 from dxagent.probe import ProbeContext
 from tests.udpserver import serve_udp
@@ -25,6 +30,18 @@ from tests.udpserver import serve_udp
 Handler = Callable[[bytes], list[bytes]]
 SYS_NAME = (1, 3, 6, 1, 2, 1, 1, 5, 0)
 IF_DESCR = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
+V2 = api.PROTOCOL_MODULES[api.SNMP_VERSION_2C]   # pysnmp's v2c message codec, to play the agent
+
+
+@dataclasses.dataclass
+class Request:
+    """A decoded v2c request, as the crafted agents see it."""
+
+    community: bytes
+    request_id: int
+    bulk: bool
+    oids: list[tuple[int, ...]]
+    repetitions: int
 
 
 @contextlib.contextmanager
@@ -34,15 +51,33 @@ def agent(handler: Handler) -> Iterator[int]:
         yield port
 
 
-def _respond(request: bytes, varbinds: Callable[[ber.Pdu], list[ber.VarBind]], *, rid_delta: int = 0,
+def _decode(data: bytes) -> Request:
+    """A v2c request (raises PyAsn1Error on anything else, such as a v3 message)."""
+    msg, _ = decoder.decode(data, asn1Spec=V2.Message())
+    pdu = V2.apiMessage.get_pdu(msg)
+    bulk = pdu.isSameTypeWith(V2.GetBulkRequestPDU())
+    return Request(bytes(V2.apiMessage.get_community(msg)), int(V2.apiPDU.get_request_id(pdu)), bulk,
+                   [tuple(oid) for oid, _ in V2.apiPDU.get_varbinds(pdu)],
+                   int(V2.apiBulkPDU.get_max_repetitions(pdu)) if bulk else 0)
+
+
+def _respond(request: bytes, varbinds: Callable[[Request], list[tuple[tuple[int, ...], Any]]], *, rid_delta: int = 0,
              error_status: int = 0) -> bytes:
-    _, community, pdu = ber.decode_v2c(request)
-    return ber.encode_v2c(community, ber.encode_pdu(ber.RESPONSE, pdu.request_id + rid_delta, error_status, 0,
-                                                    varbinds(pdu)))
+    req = _decode(request)
+    msg = V2.Message()
+    V2.apiMessage.set_defaults(msg)
+    V2.apiMessage.set_community(msg, req.community)
+    pdu = V2.ResponsePDU()
+    V2.apiPDU.set_defaults(pdu)
+    V2.apiPDU.set_request_id(pdu, req.request_id + rid_delta)
+    V2.apiPDU.set_error_status(pdu, error_status)
+    V2.apiPDU.set_varbinds(pdu, varbinds(req))
+    V2.apiMessage.set_pdu(msg, pdu)
+    return bytes(encoder.encode(msg))
 
 
-def _echo(pdu: ber.Pdu) -> list[ber.VarBind]:
-    return [(oid, ber.OCTET_STRING, b"x") for oid, _, _ in pdu.varbinds]
+def _echo(req: Request) -> list[tuple[tuple[int, ...], Any]]:
+    return [(oid, V2.OctetString(b"x")) for oid in req.oids]
 
 
 def _probe(port: int, version: str = "v2c") -> tuple[list[object], float]:
@@ -50,9 +85,14 @@ def _probe(port: int, version: str = "v2c") -> tuple[list[object], float]:
                                  {"user": "u", "auth_key": "hostile-auth", "priv_key": "hostile-priv"})
     cfg = snmp.Config(id="h", host="127.0.0.1", port=port, version=version, request_timeout=0.3, request_retries=1,
                       **fields)  # type: ignore[arg-type]
-    t0 = time.monotonic()
-    results = asyncio.run(snmp.probe(cfg, ProbeContext("h", "snmp", timeout=2.5)))
-    return list(results), time.monotonic() - t0
+
+    async def run() -> tuple[list[object], float]:
+        session.engine()                     # the daemon's engine exists already: time the probe only
+        t0 = time.monotonic()
+        results = await snmp.probe(cfg, ProbeContext("h", "snmp", timeout=2.5))
+        return list(results), time.monotonic() - t0
+
+    return asyncio.run(run())
 
 
 HOSTILE: dict[str, Handler] = {
@@ -76,7 +116,7 @@ def test_hostile_agent_ends_in_a_timeout_within_the_bound(name: str, version: st
     def safe(req: bytes) -> list[bytes]:
         try:
             return handler(req)
-        except ber.BerError:      # v3 requests are not v2c: send garbage of the same kind instead
+        except PyAsn1Error:      # v3 requests are not v2c: send garbage of the same kind instead
             return [random.Random(len(req)).randbytes(200), b"\x30\x84\x7f\xff\xff\xff" + bytes(60)]
 
     with agent(safe) as port:
@@ -86,41 +126,42 @@ def test_hostile_agent_ends_in_a_timeout_within_the_bound(name: str, version: st
     assert 0.6 - 0.05 <= elapsed < 0.6 + 0.6, elapsed     # (retries + 1) × timeout, not extended by the flood
 
 
+def _session(port: int, timeout: float) -> Any:
+    return session.connect("127.0.0.1", port, Credentials(version="v2c", community="public"), timeout=timeout, retries=0)
+
+
 def test_answer_after_a_flood_is_still_taken() -> None:
     def handler(req: bytes) -> list[bytes]:
         noise = [random.Random(i).randbytes(40 + i) for i in range(200)]
-        return [*noise, _respond(req, lambda p: [(o, ber.OCTET_STRING, b"edge-1") for o, _, _ in p.varbinds])]
+        return [*noise, _respond(req, lambda r: [(o, V2.OctetString(b"edge-1")) for o in r.oids])]
 
     with agent(handler) as port:
         async def get() -> object:
-            async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
-                               timeout=1.0, retries=0) as s:
-                return await s.get([SYS_NAME])
+            return await (await _session(port, 1.0)).get([SYS_NAME])
 
         assert asyncio.run(get()) == {SYS_NAME: b"edge-1"}
 
 
 def _walk(port: int, max_rows: int = 10000, reps: int = 10) -> tuple[dict[tuple[int, ...], object], int]:
     async def run() -> tuple[dict[tuple[int, ...], object], int]:
-        async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
-                           timeout=0.5, retries=0) as s:
-            table = await s.walk_columns([IF_DESCR], max_repetitions=reps, max_rows=max_rows)
-            return table[IF_DESCR], s.requests
+        s = await _session(port, 0.5)
+        table = await s.walk([IF_DESCR], max_repetitions=reps, max_rows=max_rows)
+        return table[IF_DESCR], s.requests
 
     return asyncio.run(run())
 
 
 def test_non_advancing_agent_ends_the_column() -> None:
-    with agent(lambda req: [_respond(req, lambda p: [(o, ber.OCTET_STRING, b"same") for o, _, _ in p.varbinds] * 10)]) as port:
+    with agent(lambda req: [_respond(req, lambda r: [(o, V2.OctetString(b"same")) for o in r.oids] * 10)]) as port:
         rows, requests = _walk(port)
     assert rows == {} and requests == 1
 
 
 def test_endless_table_is_bounded_by_max_rows() -> None:
-    def endless(p: ber.Pdu) -> list[ber.VarBind]:
-        [(oid, _, _)] = p.varbinds
+    def endless(r: Request) -> list[tuple[tuple[int, ...], Any]]:
+        [oid] = r.oids
         last = oid[len(IF_DESCR)] if len(oid) > len(IF_DESCR) else 0
-        return [((*IF_DESCR, last + k), ber.OCTET_STRING, b"if") for k in range(1, p.error_index + 1)]
+        return [((*IF_DESCR, last + k), V2.OctetString(b"if")) for k in range(1, r.repetitions + 1)]
 
     with agent(lambda req: [_respond(req, endless)]) as port:
         rows, requests = _walk(port, max_rows=95)
@@ -128,25 +169,21 @@ def test_endless_table_is_bounded_by_max_rows() -> None:
 
 
 def test_too_big_forever_halves_then_fails_clearly() -> None:
-    with agent(lambda req: [_respond(req, lambda p: [], error_status=1)]) as port, pytest.raises(SnmpError) as err:
+    with agent(lambda req: [_respond(req, lambda r: [], error_status=1)]) as port, pytest.raises(SnmpError) as err:
         _walk(port, reps=8)
     assert (err.value.kind, err.value.detail) == ("protocol", "agent answered error tooBig at index 0")
 
 
 def test_exceptions_and_end_of_view_are_none_and_end_the_walk() -> None:
     def handler(req: bytes) -> list[bytes]:
-        _, _, pdu = ber.decode_v2c(req)
-        if pdu.tag == ber.GET:
-            return [_respond(req, lambda p: [(p.varbinds[0][0], ber.NO_SUCH_OBJECT, None),
-                                             (p.varbinds[1][0], ber.NO_SUCH_INSTANCE, None)])]
-        return [_respond(req, lambda p: [((*IF_DESCR, 1), ber.OCTET_STRING, b"lo"),
-                                         ((*IF_DESCR, 2), ber.END_OF_MIB_VIEW, None)])]
+        if not _decode(req).bulk:
+            return [_respond(req, lambda r: [(r.oids[0], V2.NoSuchObject("")), (r.oids[1], V2.NoSuchInstance(""))])]
+        return [_respond(req, lambda r: [((*IF_DESCR, 1), V2.OctetString(b"lo")), ((*IF_DESCR, 2), V2.EndOfMibView(""))])]
 
     with agent(handler) as port:
         async def run() -> tuple[object, object]:
-            async with Session("127.0.0.1", port, Credentials(version="v2c", community="public"),
-                               timeout=0.5, retries=0) as s:
-                return await s.get([SYS_NAME, (*SYS_NAME[:-1], 6, 0)]), await s.walk_columns([IF_DESCR], 2)
+            s = await _session(port, 0.5)
+            return await s.get([SYS_NAME, (*SYS_NAME[:-1], 6, 0)]), await s.walk([IF_DESCR], 2)
 
         got, table = asyncio.run(run())
     assert got == {SYS_NAME: None, (*SYS_NAME[:-1], 6, 0): None}

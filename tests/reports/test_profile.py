@@ -12,7 +12,7 @@ from dxagent.reports.cli import report
 from dxagent.reports.profile import builtin_profiles, load_profile, load_profile_text
 
 PLAN02_IDS = ["NET-01", "NET-02", "NET-03", "NET-04", "LAN-01", "SVC-01", "SVC-02", "TLS-01", "SIG-01", "SIG-02",
-              "WS-01", "WS-02", "SEC-01", "VC-01"]
+              "WS-01", "WS-02", "SEC-01", "VC-01", "PWR-01"]
 
 
 def test_plan02_has_every_row_of_the_plan_with_sources() -> None:
@@ -31,6 +31,10 @@ def test_plan02_has_every_row_of_the_plan_with_sources() -> None:
     svc = prof.target("SVC-01").criteria
     assert (svc[0].window, svc[0].threshold, svc[1].threshold) == (7 * 86400, 0.99, 3)
     assert prof.target("SIG-02").criteria[1].absolute
+    on_mains, runtime = prof.target("PWR-01").criteria
+    assert (on_mains.sample, on_mains.threshold) == (("ups_on_mains",), 1)
+    assert (runtime.measure, runtime.percentile, runtime.threshold) == ("percentile", 0, 600)  # the lowest, 10 min
+    assert "eng" in prof.target("PWR-01").source
 
 
 BASE = """\
@@ -109,7 +113,7 @@ targets:
 """, encoding="utf-8")
     prof = load_profile(custom)
     ids = [t.id for t in prof.targets]
-    assert ids[0] == "NET-01" and "WS-02" not in ids and ids[-1] == "HN-01" and len(ids) == 14
+    assert ids[0] == "NET-01" and "WS-02" not in ids and ids[-1] == "HN-01" and len(ids) == 15
     assert prof.target("NET-01").criteria[0].threshold == 0.999 and prof.target("NET-01").weight == 4
     assert prof.name.vi.startswith("Sẵn sàng")  # inherited
     bad = tmp_path / "bad.yml"
@@ -124,7 +128,7 @@ targets:
 def test_cli_profile_check(tmp_path: Path) -> None:
     runner = CliRunner()
     res = runner.invoke(report, ["profile", "plan02"])
-    assert res.exit_code == 0 and "14 targets" in res.output and "NET-01" in res.output
+    assert res.exit_code == 0 and "15 targets" in res.output and "NET-01" in res.output
     bad = tmp_path / "p.yml"
     bad.write_text(BASE + '      - {label: {vi: a, en: a}, measure: state, compare: ">=", threshold: 2}\n')
     res = runner.invoke(report, ["profile", str(bad)])

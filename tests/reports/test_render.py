@@ -160,6 +160,6 @@ def test_daemon_entry_point_evaluates_the_live_store(tmp_path: Path) -> None:
     with History.open(hist) as history:
         results = evaluate_results(load_profile("plan02"), history, load(cfg), now=UNTIL)
     by = {r.target: r for r in results}
-    assert len(results) == 15 and by["NET-01"].status.name == "CRIT" and by["SVC-01"].status.name == "OK"
+    assert len(results) == 16 and by["NET-01"].status.name == "CRIT" and by["SVC-01"].status.name == "OK"
     assert by["SIG-01"].status.name == "UNKNOWN" and by["SIG-01"].reason is not None
     assert "đạt" in by["SVC-01"].summary.vi

@@ -19,13 +19,13 @@ __all__ = ["AREAS", "Area", "Page", "Row", "area_of", "build", "fmt_age", "fmt_c
            "outage_check_ids", "SEVERITY", "STALE_INTERVALS"]
 
 STALE_INTERVALS = 3  # a result older than this many intervals is marked stale
-AREAS = ("links", "portals", "certificates", "workstations", "meeting", "other")
+AREAS = ("power", "links", "portals", "certificates", "workstations", "meeting", "other")
 _AREA_BY_GROUP = {"meeting": "meeting", "tslcd": "links", "uplink": "links", "internet": "links", "lan": "links",
                   "portals": "portals", "provincial": "portals"}
 _AREA_BY_KIND = {"ping": "links", "interfaces": "links", "snmp": "links", "throughput": "links", "dns": "links",
                  "tcp": "links", "http": "portals", "tls": "certificates", "certfile": "certificates",
                  "clock": "certificates", "system": "workstations", "inventory": "workstations",
-                 "discovery": "workstations", "sip": "meeting"}
+                 "discovery": "workstations", "sip": "meeting", "ups": "power"}
 OUTAGE_GROUPS = ("tslcd", "uplink", "internet")
 # Worst first for a technician: a failure, then a check that cannot tell, then a warning.
 SEVERITY = {Status.CRIT: 0, Status.UNKNOWN: 1, Status.WARN: 2, Status.OK: 3}

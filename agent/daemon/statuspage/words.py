@@ -40,6 +40,7 @@ WORDS: Mapping[str, tuple[str, str]] = {
     "refused": ("Not run: {why}", "Không chạy: {why}"),
     "limited": ("{what} ran moments ago; try again in {secs} s", "{what} vừa chạy; thử lại sau {secs} giây"),
     "areas": ("All checks", "Tất cả kiểm tra"),
+    "area_power": ("Power (UPS)", "Nguồn điện (UPS)"),
     "area_links": ("Network links", "Đường truyền"),
     "area_portals": ("Portals and services", "Cổng thông tin và dịch vụ"),
     "area_certificates": ("Certificates and time", "Chứng thư số và thời gian"),
