@@ -146,6 +146,6 @@ def attach_causes(events: list[dict[str, Any]], power: Sequence[Mapping[str, Any
 def summary(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Count, total and longest seconds of the events (overlapping events counted apart)."""
     secs = [float(e["seconds"]) for e in events]
-    return {"count": len(events), "seconds": round(sum(secs), 3), "longest_seconds": max(secs) if secs else 0.0,
+    return {"count": len(events), "seconds": round(float(sum(secs)), 3), "longest_seconds": max(secs) if secs else 0.0,
             "ongoing": sum(1 for e in events if e["ongoing"]),
             "power": sum(1 for e in events if e.get("cause") == "power")}

@@ -95,7 +95,7 @@ def _outages_markdown(doc: Mapping[str, Any], lang: str) -> list[str]:
         return [*lines, w("outages_unknown")]
     if not events:
         return [*lines, w("no_outages")]
-    lines += [f"{summ['count']} {w('outage_count').lower()} · {w('outage_time')} {fmt_span(summ['seconds'])} · "
+    lines += [f"{w('outage_count')}: {summ['count']} · {w('outage_time')} {fmt_span(summ['seconds'])} · "
               f"{w('longest')} {fmt_span(summ['longest_seconds'])}", "",
               f"| {w('start')} | {w('end')} | {w('duration')} | {w('link')} | {w('affected')} | {w('reason')} |",
               "|---|---|---:|---|---|---|"]
