@@ -10,6 +10,7 @@ PACKAGES = {
     "dxagent": "agent",
     "dxagent.config": "agent/config",
     "dxagent.daemon": "agent/daemon",
+    "dxagent.daemon.statuspage": "agent/daemon/statuspage",
     "dxagent.history": "agent/history",
     "dxagent.defaults": "agent/defaults",
     "dxagent.i18n": "agent/i18n",
@@ -31,6 +32,7 @@ setup(
         "dxagent.defaults": ["*.yml", "*.csv"],
         "dxagent.alerts": ["*.yml", "*.yaml", "*.json", "dashboards/*.json", "tests/*.yml"],
         "dxagent.reports": ["profiles/*.yml", "templates/*"],
+        "dxagent.daemon.statuspage": ["templates/*"],
     },
     include_package_data=False,
 )

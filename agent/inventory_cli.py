@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import ValidationError
 
 from dxagent import __version__, aio, hostfacts, selfreport
 from dxagent.cli import config_option, fail, lang_option, resolve_config
 from dxagent.config.types import Secret
 from dxagent.i18n import detect_lang
 from dxagent.model import Result
-from dxagent.modelkit import ValidationError
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["inventory"]

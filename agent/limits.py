@@ -18,10 +18,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, TypeVar
 
-from dxagent.config import Model
-from dxagent.config.types import Duration
+from pydantic import BeforeValidator, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+from dxagent.config.types import Duration, Model
 from dxagent.model import Status
-from dxagent.modelkit import BeforeValidator, CustomError, Field, model_validator
 
 __all__ = [
     "DaysLimit",
@@ -46,14 +47,14 @@ def parse_ratio(value: Any) -> Any:
     and the samples use, so both are accepted and the model holds the ratio.
     """
     if isinstance(value, bool):
-        raise CustomError("ratio", "expected a ratio such as 0.05 or a percentage such as 5%")
+        raise PydanticCustomError("ratio", "expected a ratio such as 0.05 or a percentage such as 5%")
     if isinstance(value, str):
         text = value.strip()
         percent = text.endswith("%")
         try:
             number = float(text[:-1].strip() if percent else text)
         except ValueError:
-            raise CustomError(
+            raise PydanticCustomError(
                 "ratio", "invalid ratio '{value}': use a number from 0 to 1 (0.05) or a percentage (5%)",
                 {"value": value},
             ) from None
@@ -188,7 +189,7 @@ def defaults(limit: L, description: str) -> Any:
     def fill(value: Any) -> Any:
         return {**base, **value} if isinstance(value, dict) else value
 
-    # A validator on the field itself (the model kit applies FieldInfo.metadata like Annotated metadata, as pydantic).
+    # A validator on the field itself: pydantic applies FieldInfo.metadata like Annotated metadata.
     field.metadata.append(BeforeValidator(fill))
     return field
 

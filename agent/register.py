@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
 from dxagent.config import yamlsrc
-from dxagent.modelkit import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from dxagent.sweep import normalise_mac
 
 __all__ = ["RegisterEntry", "Register", "Problem", "RegisterError", "load", "load_text", "Seen",

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dxagent import checks as registry
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.config.types import format_duration
 from dxagent.model import Reason, Result, Status, t
 from dxagent.probe import ProbeContext

@@ -22,8 +22,9 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from dxagent.config.types import Secret
-from dxagent.modelkit import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["SCHEMA", "MAX_BYTES", "SelfReport", "ReportRejected", "accept_report", "parse_report", "build_report",
            "save_report", "read_folder", "FolderReport", "push", "receiver"]

@@ -16,12 +16,13 @@ import stat
 import time
 from typing import Any, Literal
 
+from pydantic import Field
+
 from dxagent.checks.tls import certinfo as ci
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.config.types import Secret
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "probe", "judge", "parse", "EXAMPLE", "METRICS", "FileError"]

@@ -18,10 +18,11 @@ import struct
 import time
 from typing import Any, Literal
 
-from dxagent.config import CheckConfig
+from pydantic import Field, field_validator
+
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, field_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "probe", "judge", "build_request", "parse_reply", "Reply", "SntpError",

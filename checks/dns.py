@@ -14,10 +14,11 @@ import socket
 import time
 from typing import Literal
 
-from dxagent.config import CheckConfig
+from pydantic import Field, field_validator, model_validator
+
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["EXAMPLE", "METRICS", "Config", "judge", "probe"]

@@ -14,10 +14,12 @@ import socket
 import time
 from typing import Any, Literal
 
-from dxagent.config import CheckConfig, Model
+from pydantic import Field
+
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Model
 from dxagent.limits import RatioLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "Thresholds", "probe", "judge", "rates", "select", "EXAMPLE", "METRICS", "COUNTERS"]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from pydantic import Field
+
 from dxagent import hostfacts
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model
 from dxagent.model import Reason, Result, Sample, Status, t, worst
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "Baseline", "OsRule", "Failure", "conformance", "judge", "probe", "EXAMPLE", "METRICS"]

@@ -16,14 +16,14 @@ import socket
 from typing import Any, Literal
 
 from icmplib import ICMPLibError
+from pydantic import Field, model_validator
 
 from dxagent import netinfo
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import Duration
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Duration, Model
 from dxagent.icmp import Measurement, SocketPermission, ping_address
 from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 from dxagent.runner import probe_budget
 

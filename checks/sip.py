@@ -16,11 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from dxagent import __version__
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, field_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "probe", "judge", "build_options", "parse_response", "EXAMPLE", "METRICS"]

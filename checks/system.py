@@ -11,11 +11,12 @@ import time
 from typing import Any, Literal
 
 import psutil
+from pydantic import Field
 
-from dxagent.config import CheckConfig, Model
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Model
 from dxagent.limits import NumberLimit, RatioLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["EXAMPLE", "METRICS", "Config", "collect", "judge", "probe"]

@@ -14,11 +14,12 @@ import socket
 import time
 from typing import Any, Literal
 
-from dxagent.config import CheckConfig
+from pydantic import Field
+
+from dxagent.config.check import CheckConfig
 from dxagent.config.types import ByteSize
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "probe", "judge", "EXAMPLE", "METRICS"]

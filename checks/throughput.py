@@ -13,11 +13,12 @@ import time
 import urllib.parse
 from typing import Literal
 
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration
+from pydantic import Field, field_validator, model_validator
+
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model
 from dxagent.limits import RateLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS"]

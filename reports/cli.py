@@ -45,7 +45,7 @@ def _duration(value: str | None, option: str) -> float | None:
         return None
     try:
         return parse_duration(value)
-    except Exception as exc:  # the model kit's CustomError carries the message
+    except Exception as exc:  # PydanticCustomError carries the message
         _fail(f"{option}: {exc}")
         raise
 

@@ -13,9 +13,11 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from dxagent.config import ConfigError, Model, Problem, _problems, yamlsrc
-from dxagent.config.types import Duration
-from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from dxagent.config import yamlsrc
+from dxagent.config.problems import ConfigError, Problem, problems_from
+from dxagent.config.types import Duration, Model
 
 __all__ = [
     "Names", "Selection", "Criterion", "Target", "Profile", "SampleSpec", "load_profile", "load_profile_text",
@@ -237,7 +239,7 @@ def load_profile_text(text: str, filename: str = "<string>", _depth: int = 0) ->
     try:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(sorted(_problems(exc, src, ()), key=lambda p: (p.line or 0, p.field))) from None
+        raise ConfigError(sorted(problems_from(exc, src, ()), key=lambda p: (p.line or 0, p.field))) from None
     return profile.model_copy(update={"origin": filename})
 
 
@@ -269,7 +271,7 @@ def _extend(data: dict[str, Any], src: yamlsrc.Source, depth: int) -> dict[str, 
         try:
             target = Target.model_validate(item)
         except ValidationError as exc:
-            problems.extend(_problems(exc, src, ("targets", i)))
+            problems.extend(problems_from(exc, src, ("targets", i)))
             continue
         mine[target.id] = target
     if problems:

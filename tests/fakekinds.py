@@ -6,9 +6,10 @@ import asyncio
 import time
 from typing import Literal
 
-from dxagent.config import CheckConfig
+from pydantic import Field, model_validator
+
+from dxagent.config.check import CheckConfig
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 
 METRICS = {"fake_value": "A value chosen by the test."}

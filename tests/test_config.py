@@ -126,8 +126,9 @@ def test_secret_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_secret_errors_name_the_field_not_the_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pydantic import Field
+
     from dxagent.config import Model
-    from dxagent.modelkit import Field
 
     class WithSecret(Model):
         password: Secret = Field(description="x")
@@ -212,3 +213,56 @@ def test_every_kind_has_a_docs_page() -> None:
 
     missing = [k for k in checks.KINDS if not (ROOT / "docs" / "checks" / f"{k}.md").exists()]
     assert not missing, f"docs/checks/<kind>.md missing for {missing}"
+
+
+def test_secret_values_never_reach_a_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """pydantic keeps each error's input; problems are built from loc/msg/type only, so none shows."""
+    monkeypatch.delenv("DX_NOT_SET", raising=False)
+    text = ("checks:\n  - id: r\n    kind: snmp\n    host: 127.0.0.1\n    version: v2c\n"
+            "    community: {env: DX_NOT_SET, file: hunter2-community}\n"
+            "  - id: w\n    kind: http\n    url: http://127.0.0.1/\n    bearer_token: [hunter2-token]\n"
+            "    headers: {X-Key: [hunter2-header]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_text(text, "s.yml")
+    shown = str(info.value)
+    assert "hunter2" not in shown, shown
+    by_field = {p.field: p for p in info.value.problems}
+    assert by_field["checks[0].community"].line == 6
+    assert by_field["checks[0].community"].message == "expected a secret reference {env: NAME} or {file: PATH}"
+    assert by_field["checks[1].bearer_token"].line == 10
+
+
+def test_readiness_profile_problem_comes_with_the_others(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_text(f"site: {{id: Bad}}\nreadiness:\n  profile: {tmp_path / 'nope.yml'}\n")
+    assert [(p.line, p.field) for p in info.value.problems] == [(1, "site.id"), (3, "readiness")]
+
+
+def _imports(path: Path) -> set[str]:
+    """Every dxagent module a file imports, at the top or inside a function."""
+    import ast
+
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dxagent"):
+            found |= {f"{node.module}.{a.name}" if node.module in ("dxagent", "dxagent.config")
+                      else node.module for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("dxagent")}
+    return found
+
+
+def test_config_modules_import_top_down() -> None:
+    """Each module of dxagent.config imports only those below it; only the loader and the doc reach
+    the check kinds and the reports (which import config.types/problems/yamlsrc, never the loader)."""
+    order = ["types", "yamlsrc", "problems", "check", "sections", "toplevel", "load", "doc"]
+    folder = ROOT / "agent" / "config"
+    assert sorted(p.stem for p in folder.glob("*.py") if p.stem != "__init__") == sorted(order)
+    for i, name in enumerate(order):
+        below = {f"dxagent.config.{m}" for m in order[:i]}
+        outside = {"dxagent.checks", "dxagent.reports.profile"} if name in ("load", "doc") else set()
+        assert _imports(folder / f"{name}.py") <= below | outside, name
+    # The loader reaches reports.profile (which uses limits): they must not import the package back.
+    for user in ("reports/profile.py", "agent/limits.py", "agent/daemon/webconfig.py"):
+        config_imports = {m for m in _imports(ROOT / user) if m.startswith("dxagent.config")}
+        assert config_imports <= {f"dxagent.config.{m}" for m in ("types", "yamlsrc", "problems", "check")}, user

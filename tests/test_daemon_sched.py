@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Literal
 
 import pytest
+from pydantic import Field
 
 from dxagent import checks
 from dxagent.config import CheckConfig, load_text
 from dxagent.daemon import Daemon
 from dxagent.model import Result, Sample, Status, t
-from dxagent.modelkit import Field
 from dxagent.probe import ProbeContext
 
 METRICS = {"slow_running": "Probes of this check running at once (test kind)."}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import typing
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from dxagent import checks, limits
 from dxagent.config import ConfigError, Model, load_text
 from dxagent.limits import DaysLimit, NumberLimit, RateLimit, RatioLimit, RatioLowerLimit, TimeLimit
 from dxagent.model import Status
-from dxagent.modelkit import BaseModel, ValidationError
 
 OK, WARN, CRIT = Status.OK, Status.WARN, Status.CRIT
 UPPER = (TimeLimit, RatioLimit, NumberLimit)

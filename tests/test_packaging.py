@@ -27,7 +27,8 @@ def test_wheel_contents(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("dxagent/__init__.py", "dxagent/cli.py", "dxagent/checks/__init__.py", "dxagent/checks/tcp.py",
                      "dxagent/defaults/default.yml", "dxagent/schemas/results.schema.json",
-                     "dxagent/exporters/__init__.py", "dxagent/alerts/__init__.py", "dxagent/reports/__init__.py"):
+                     "dxagent/exporters/__init__.py", "dxagent/alerts/__init__.py", "dxagent/reports/__init__.py",
+                     "dxagent/daemon/statuspage/templates/page.html.j2", "dxagent/daemon/statuspage/templates/page.js"):
         assert required in names, required
     assert not any(n.startswith(("agent/", "checks/", "tests/")) for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
@@ -36,7 +37,8 @@ def test_wheel_contents(wheel: Path) -> None:
     from dxagent import checks
 
     for module in checks.KINDS.values():
-        assert module.replace(".", "/") + ".py" in names, module
+        path = module.replace(".", "/")
+        assert f"{path}.py" in names or f"{path}/__init__.py" in names, module
 
 
 def test_installed_wheel_runs(wheel: Path, tmp_path: Path) -> None:

@@ -13,10 +13,14 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
 from dxagent import checks
-from dxagent.config import CheckConfig, Config
+from dxagent.config.check import CheckConfig
+from dxagent.config.toplevel import Config
 from dxagent.config.types import Duration, Secret, format_duration
-from dxagent.modelkit import BaseModel, FieldInfo, Undefined
 
 __all__ = ["reference_markdown", "sample_text"]
 
@@ -60,7 +64,7 @@ def _default(field: FieldInfo, name_type: str) -> str:
     if field.is_required():
         return "**required**"
     value = field.default
-    if value is Undefined and field.default_factory is not None:
+    if value is PydanticUndefined and field.default_factory is not None:
         value = field.default_factory()  # type: ignore[call-arg]
     if isinstance(value, BaseModel):
         flat = value.model_dump(mode="json", exclude_none=True)

@@ -1,7 +1,7 @@
 """The daemon's config sections: HTTP listener, history store, push, snapshot, notifier, readiness.
 
-Kept apart from `dxagent.config` (the loader and the top-level model) so each stays small; every
-model here is re-exported by `dxagent.config`.
+The top-level model (`config.toplevel`) holds one of each; every model here is re-exported by
+`dxagent.config`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
+from pydantic import Field, model_validator
+
 from dxagent.config.types import ByteSize, Duration, Model, Secret
-from dxagent.modelkit import Field, model_validator
 
 __all__ = ["ServerConfig", "PushConfig", "SnapshotConfig", "StoreConfig", "WebhookConfig", "EmailConfig",
            "NotifyConfig", "ReadinessConfig"]
@@ -151,23 +152,12 @@ class NotifyConfig(Model):
 
 
 class ReadinessConfig(Model):
-    """Readiness against a profile, evaluated by `dxagent run` and exported as `dxagent_readiness_*` metrics."""
+    """Readiness against a profile, evaluated by `dxagent run` and exported as `dxagent_readiness_*` metrics.
+
+    Whether the profile loads is checked by the loader (`dxagent.config.load`), which may reach the reports.
+    """
 
     enabled: bool = Field(True, description="Evaluate the profile in the daemon and export the results.")
     profile: str = Field("plan02", min_length=1,
                          description="Built-in profile name (`plan02`) or path to a profile YAML file (docs/reports.md).")
     interval: Duration = Field(900.0, ge=60, description="How often the daemon evaluates it (it reads the history).")
-
-    @model_validator(mode="after")
-    def _profile_loads(self) -> ReadinessConfig:
-        if self.enabled:
-            from dxagent.config import ConfigError
-            from dxagent.reports.profile import load_profile
-
-            try:
-                load_profile(self.profile)
-            except ConfigError as exc:
-                first = exc.problems[0]
-                more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-                raise ValueError(f"profile {self.profile!r} is not usable: {first}{more}") from None
-        return self

@@ -1,4 +1,5 @@
-"""Field types for the config: durations such as `30s`, byte sizes and secret references.
+"""Field types of the config and `Model`, the base of every config model: durations such as `30s`,
+byte sizes, secret references, ids and metric label maps.
 
 Secrets are `{env: NAME}` or `{file: PATH}` references resolved once at load. The resolved
 value lives in a `Secret` whose repr, str and serialisation are masked, so it cannot leak
@@ -12,9 +13,17 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from dxagent.modelkit import BaseModel, BeforeValidator, ConfigDict, CustomError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, GetCoreSchemaHandler
+from pydantic_core import PydanticCustomError, core_schema
 
-__all__ = ["ByteSize", "Duration", "Secret", "format_duration", "parse_bytes", "parse_duration"]
+__all__ = ["ID_PATTERN", "RESERVED_LABELS", "ByteSize", "Duration", "LabelMap", "Model", "Secret", "format_duration",
+           "parse_bytes", "parse_duration"]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+"""Site and check ids: they become label values and file names."""
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+# Labels the exporter sets itself (or Prometheus attaches at scrape): a config label must not shadow them.
+RESERVED_LABELS = frozenset({"check", "kind", "target", "reason", "job", "instance"})
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
@@ -23,7 +32,7 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 def parse_duration(value: Any) -> float:
     """`30s`, `5m`, `1h30m`, `250ms`, `7d` or a plain number of seconds → seconds (float)."""
     if isinstance(value, bool):
-        raise CustomError("duration", "expected a duration such as 30s, 5m or 6h")
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 6h")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
@@ -35,15 +44,15 @@ def parse_duration(value: Any) -> float:
             seconds += float(match.group(1)) * _UNITS[match.group(2)]
             pos = match.end()
         if not text or pos != len(text):
-            raise CustomError(
+            raise PydanticCustomError(
                 "duration",
                 "invalid duration '{value}': use a number with a unit (ms, s, m, h, d, w) such as 30s, 5m or 6h",
                 {"value": value},
             )
     else:
-        raise CustomError("duration", "expected a duration such as 30s, 5m or 6h")
+        raise PydanticCustomError("duration", "expected a duration such as 30s, 5m or 6h")
     if seconds < 0:
-        raise CustomError("duration", "a duration cannot be negative")
+        raise PydanticCustomError("duration", "a duration cannot be negative")
     return seconds
 
 
@@ -66,22 +75,35 @@ _BYTE_UNITS = {"": 1, "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1
 def parse_bytes(value: Any) -> int:
     """`64KiB`, `10MB`, `1GiB` or a plain integer → bytes."""
     if isinstance(value, bool):
-        raise CustomError("bytes", "expected a size such as 64KiB or 10MB")
+        raise PydanticCustomError("bytes", "expected a size such as 64KiB or 10MB")
     if isinstance(value, int):
         n = value
     elif isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmMgG]i?[bB]|[bB])?\s*", value)
         if not m:
-            raise CustomError("bytes", "invalid size '{value}': use e.g. 64KiB, 10MB, 1GiB", {"value": value})
+            raise PydanticCustomError("bytes", "invalid size '{value}': use e.g. 64KiB, 10MB, 1GiB", {"value": value})
         n = int(float(m.group(1)) * _BYTE_UNITS[(m.group(2) or "").lower()])
     else:
-        raise CustomError("bytes", "expected a size such as 64KiB or 10MB")
+        raise PydanticCustomError("bytes", "expected a size such as 64KiB or 10MB")
     if n < 0:
-        raise CustomError("bytes", "a size cannot be negative")
+        raise PydanticCustomError("bytes", "a size cannot be negative")
     return n
 
 
 ByteSize = Annotated[int, BeforeValidator(parse_bytes)]
+
+
+def _label_map(value: dict[str, str]) -> dict[str, str]:
+    """Metric label names must be valid Prometheus names and not clash with the exporter's own labels."""
+    for name in value:
+        if not _LABEL_NAME.match(name) or name.startswith("__"):
+            raise ValueError(f"label name {name!r} must be letters, digits and '_', not starting with a digit or '__'")
+        if name in RESERVED_LABELS:
+            raise ValueError(f"label name {name!r} is reserved for dxagent/Prometheus; choose another name")
+    return value
+
+
+LabelMap = Annotated[dict[str, str], AfterValidator(_label_map)]
 
 
 class Secret:
@@ -128,7 +150,7 @@ class Secret:
                 return cls("", f"{key} {ref}", resolved=False)
             if key == "env" and isinstance(ref, str):
                 if ref not in os.environ:
-                    raise CustomError(
+                    raise PydanticCustomError(
                         "secret", "environment variable {name} is not set", {"name": ref}
                     )
                 return cls(os.environ[ref], f"env {ref}")
@@ -136,20 +158,18 @@ class Secret:
                 try:
                     text = Path(ref).read_text(encoding="utf-8")
                 except OSError as exc:
-                    raise CustomError(
+                    raise PydanticCustomError(
                         "secret", "cannot read secret file {path}: {err}", {"path": ref, "err": exc.strerror or str(exc)}
                     ) from None
                 return cls(text.rstrip("\r\n"), f"file {ref}")
-        raise CustomError("secret", "expected a secret reference {{env: NAME}} or {{file: PATH}}")
+        raise PydanticCustomError("secret", "expected a secret reference {env: NAME} or {file: PATH}")
 
     @classmethod
-    def __modelkit_validate__(cls, value: Any, info: Any) -> Secret:
-        """The model kit's hook: a field typed `Secret` is validated by `_validate`."""
-        return cls._validate(value, info)
-
-    def __modelkit_dump__(self, as_json: bool) -> str:
-        """Dumped (python or JSON) as `<secret>`, so a dump can be logged or written safely."""
-        return "<secret>"
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        """A field typed `Secret` is validated by `_validate` and dumped (python or JSON) as `<secret>`,
+        so a model dump can be logged or written safely."""
+        return core_schema.with_info_plain_validator_function(
+            cls._validate, serialization=core_schema.plain_serializer_function_ser_schema(lambda _: "<secret>"))
 
 
 class Model(BaseModel):

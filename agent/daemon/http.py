@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from dxagent import __version__
+from dxagent.daemon import statuspage
 from dxagent.daemon.server import Request, Response, Route
 from dxagent.exporters import prometheus as prom
 from dxagent.probe import run_blocking
@@ -37,7 +37,7 @@ class HttpApi:
             "/api/inventory": Route(self._inventory),
             "/api/inventory/report": Route(self._self_report, methods=("POST", "PUT"), own_auth=True),
             "/-/reload": Route(self._reload_http, methods=("POST", "PUT"), loopback_only=True),
-            "/": Route(self._index),
+            **statuspage.routes(self),  # /, /api/run, /report: the technician's status page
         }
 
     async def _metrics(self, req: Request) -> Response:
@@ -107,9 +107,3 @@ class HttpApi:
         ok, problems = await self.reload("HTTP /-/reload")
         body = json.dumps({"ok": ok, "checks": len(self.checks), "problems": problems}, ensure_ascii=False)
         return Response(200 if ok else 400, body.encode() + b"\n", JSON)
-
-    async def _index(self, req: Request) -> Response:
-        links = "".join(f'<li><a href="{p}">{p}</a></li>' for p in ("/metrics", "/healthz", "/api/results",
-                                                                    "/api/inventory"))
-        html = f"<html><head><title>dxagent</title></head><body><h1>dxagent {__version__}</h1><ul>{links}</ul></body></html>"
-        return Response(200, html.encode(), "text/html; charset=utf-8")

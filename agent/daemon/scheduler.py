@@ -97,6 +97,19 @@ class Scheduler:
                 max_instances=1, coalesce=True, misfire_grace_time=max(1, int(cfg.interval / 2)), next_run_time=first,
             )
 
+    def run_now(self, check_id: str) -> bool:
+        """Bring a check's next scheduled run forward to now (the status page's "run now").
+
+        The run stays APScheduler's own job, so `max_instances=1` keeps it from overlapping a
+        scheduled run, and the rhythm continues one interval after it. False when the check has no
+        job or is running at this moment (its result is about to arrive anyway).
+        """
+        job = self._aps.get_job(CHECK_PREFIX + check_id)
+        if job is None or check_id in self.running:
+            return False
+        job.modify(next_run_time=datetime.now(UTC))  # modify_job wakes the scheduler up
+        return True
+
     def every(self, name: str, seconds: float, fn: Callable[[], Awaitable[None]], first: float | None = None) -> None:
         """A housekeeping job (push, snapshot, heartbeat, compaction) with the same no-overlap rules."""
         start = datetime.now(UTC) + timedelta(seconds=seconds if first is None else first)

@@ -18,8 +18,11 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Literal
 
-from dxagent.config import ConfigError, Model, Problem, _problems, yamlsrc
-from dxagent.modelkit import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from dxagent.config import yamlsrc
+from dxagent.config.problems import ConfigError, Problem, problems_from
+from dxagent.config.types import Model
 
 __all__ = ["WebConfig", "TLSServerConfig", "load_web_config", "BasicAuth"]
 
@@ -136,7 +139,7 @@ def load_web_config(path: Path | str) -> WebConfig:
     try:
         cfg = WebConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_problems(exc, src, ())) from None
+        raise ConfigError(problems_from(exc, src, ())) from None
     cfg = cfg.model_copy(update={"source": str(p)})
     cfg.ssl_context()  # fail now on unreadable certificates, not at the first connection
     return cfg

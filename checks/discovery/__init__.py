@@ -14,15 +14,16 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from dxagent import register as reg
 from dxagent import selfreport, sweep
 from dxagent.checks.discovery import merge as merge
 from dxagent.checks.inventory import Baseline
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Duration, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Duration, Model, Secret
 from dxagent.limits import Limits, NumberLimit, RatioLowerLimit, defaults, renamed, worst
 from dxagent.model import Reason, Result, Sample, Status, t
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext, run_blocking
 
 __all__ = ["Config", "Thresholds", "SnmpOptions", "SelfReports", "judge", "probe", "EXAMPLE", "METRICS"]

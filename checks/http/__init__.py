@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
+
 from dxagent.checks.http.judge import PHASES, Measurement, Verdict, judge, parse_status_spec, redact_url, status_matches
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import ByteSize, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import ByteSize, Model, Secret
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
-from dxagent.modelkit import AfterValidator, BeforeValidator, Field, model_validator
 from dxagent.probe import ProbeContext
 
 if TYPE_CHECKING:

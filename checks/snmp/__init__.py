@@ -15,13 +15,14 @@ import socket
 import time
 from typing import Literal
 
+from pydantic import Field, field_validator, model_validator
+
 from dxagent.checks.snmp import ifmib as ifmib
 from dxagent.checks.snmp.client import Credentials, Session, SnmpError
-from dxagent.config import CheckConfig, Model
-from dxagent.config.types import Duration, Secret
+from dxagent.config.check import CheckConfig
+from dxagent.config.types import Duration, Model, Secret
 from dxagent.limits import NumberLimit, RatioLimit, defaults, renamed
 from dxagent.model import Reason, Result, Status
-from dxagent.modelkit import Field, field_validator, model_validator
 from dxagent.probe import ProbeContext
 
 from .results import device_failure, device_result, interface_result, missing_result

@@ -20,13 +20,14 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
 from dxagent.checks.tls import certinfo as ci
 from dxagent.checks.tls import client as _tlsclient
 from dxagent.checks.tls.client import Handshake
-from dxagent.config import CheckConfig
+from dxagent.config.check import CheckConfig
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.modelkit import Field, field_validator
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "probe", "judge", "EXAMPLE", "METRICS", "Handshake"]
