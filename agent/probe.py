@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from dxagent.model import Reason, Result, Sample, Status, Text
 
-__all__ = ["DaemonExecutor", "ProbeContext", "run_blocking"]
+__all__ = ["DaemonExecutor", "ProbeContext", "probe_budget", "run_blocking"]
 
 T = TypeVar("T")
 
@@ -84,6 +84,11 @@ class DaemonExecutor(concurrent.futures.ThreadPoolExecutor):
 
 
 _EXECUTOR = DaemonExecutor()
+
+
+def probe_budget(timeout: float) -> float:
+    """The time a probe should plan for: a margin below the hard timeout so it can say which phase ran out."""
+    return max(timeout - min(0.5, timeout * 0.1), timeout * 0.5)
 
 
 def install_executor(loop: asyncio.AbstractEventLoop) -> None:

@@ -17,7 +17,7 @@ from dxagent import checks as registry
 from dxagent.config.check import CheckConfig
 from dxagent.config.types import format_duration
 from dxagent.model import Reason, Result, Status, t
-from dxagent.probe import ProbeContext
+from dxagent.probe import ProbeContext, probe_budget
 
 __all__ = ["Runner", "SelectionError", "probe_budget", "select"]
 
@@ -42,11 +42,6 @@ def select(checks: Sequence[CheckConfig], only: Iterable[str] = ()) -> list[Chec
             f"--only {', '.join(unknown)}: no check, kind or group of that name; known: {', '.join(sorted(known))}"
         )
     return chosen
-
-
-def probe_budget(timeout: float) -> float:
-    """The time a probe should plan for: a margin below the hard timeout so it can say which phase ran out."""
-    return max(timeout - min(0.5, timeout * 0.1), timeout * 0.5)
 
 
 class Runner:

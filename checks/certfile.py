@@ -216,8 +216,10 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
             Status.CRIT, t("reading the certificate files took longer than the timeout",
                            "đọc các tệp chứng chỉ quá thời hạn chờ"),
             target=cfg.target_label(), reason=Reason.TIMEOUT,
-            hint=t("The folder is on a slow or hung share, or holds too many files: narrow `paths`.",
-                   "Thư mục nằm trên ổ mạng chậm hoặc bị treo, hoặc có quá nhiều tệp: thu hẹp `paths`."))]
+            hint=t("Reading {paths} took more than {s:g} s: the folder is on a slow or hung share, or holds too many "
+                   "files: narrow `paths` or lower `max_files`.",
+                   "Đọc {paths} mất hơn {s:g} giây: thư mục nằm trên ổ mạng chậm hoặc bị treo, hoặc có quá nhiều tệp: "
+                   "thu hẹp `paths` hoặc giảm `max_files`.", paths=cfg.target_label(), s=ctx.timeout))]
     now = time.time()
     results: list[Result] = []
     needle = ci.fold(cfg.issuer_contains) if cfg.issuer_contains else None
@@ -235,20 +237,27 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
         results.append(ctx.result(
             Status.WARN, t("no file matches {pattern}", "không có tệp nào khớp {pattern}", pattern=pattern),
             target=pattern, reason=Reason.CONFIG,
-            hint=t("Check the folder and the pattern; the certificates may have been moved or deleted.",
-                   "Kiểm tra thư mục và mẫu tên tệp; chứng chỉ có thể đã bị chuyển hoặc xoá.")))
+            hint=t("Check that the folder {folder} exists and holds files matching {name}; the certificates may have "
+                   "been moved or deleted.",
+                   "Kiểm tra thư mục {folder} có tồn tại và có tệp khớp {name}; chứng chỉ có thể đã bị chuyển hoặc xoá.",
+                   folder=os.path.dirname(pattern) or ".", name=os.path.basename(pattern))))
     if skipped:
         results.append(ctx.result(
             Status.WARN, t("{n} more files not read (max_files {m})", "còn {n} tệp chưa đọc (max_files {m})", n=skipped, m=cfg.max_files),
             target=cfg.target_label(), reason=Reason.CONFIG,
-            hint=t("Narrow `paths` or raise `max_files`.", "Thu hẹp `paths` hoặc tăng `max_files`.")))
+            hint=t("Narrow `paths` or raise `max_files` above {m} ({n} files were left unread).",
+                   "Thu hẹp `paths` hoặc tăng `max_files` lên trên {m} (còn {n} tệp chưa đọc).", m=cfg.max_files,
+                   n=skipped)))
     if not results:
         results.append(ctx.result(
             Status.WARN, t("{n} certificates found, none issued by {issuer!r}", "có {n} chứng chỉ nhưng không có chứng chỉ nào do {issuer!r} cấp",
                            n=filtered, issuer=cfg.issuer_contains),
             target=cfg.target_label(), reason=Reason.CONTENT,
-            hint=t("Check `issuer_contains` against the issuer shown by `dxagent check -v` without it.",
-                   "Đối chiếu `issuer_contains` với tổ chức cấp hiển thị khi chạy `dxagent check -v` không có bộ lọc.")))
+            hint=t("None of the {n} certificates has {issuer!r} in its issuer: compare `issuer_contains` with the "
+                   "issuers shown by `dxagent check -v` without it.",
+                   "Không chứng chỉ nào trong {n} chứng chỉ có {issuer!r} trong tên tổ chức cấp: đối chiếu "
+                   "`issuer_contains` với tổ chức cấp hiển thị khi chạy `dxagent check -v` không có bộ lọc.",
+                   n=filtered, issuer=cfg.issuer_contains)))
     return results
 
 
@@ -258,19 +267,29 @@ def _cert_result(cfg: Config, ctx: ProbeContext, f: Found, facts: dict[str, Any]
     status, reason = judge(cfg.thresholds, days, not_yet)
     who = facts["subject_cn"] or facts["subject"]
     date = facts["not_after"][:10]
+    where = t("{who} in {path}", "{who} trong {path}", who=who, path=f.path)
+    issuer = facts["issuer_cn"] or facts["issuer"]
     if not_yet:
         summary = t("{who}: not valid before {start}", "{who}: chưa có hiệu lực trước {start}", who=who, start=facts["not_before"][:16])
-        hint = t("Check this machine's clock (`clock` check); the certificate cannot be used yet.",
-                 "Kiểm tra đồng hồ máy (kiểm tra `clock`); chứng chỉ chưa dùng được.")
+        hint = t("{where} is valid only from {start} UTC: check this machine's clock (`clock` check); if the clock is "
+                 "right, keep using the previous certificate until then.",
+                 "{where_vi} chỉ có hiệu lực từ {start} UTC: kiểm tra đồng hồ máy (kiểm tra `clock`); nếu đồng hồ đúng, "
+                 "tiếp tục dùng chứng chỉ cũ đến ngày đó.", where=where.en, where_vi=where.vi, start=facts["not_before"][:16])
     elif days <= 0:
         summary = t("{who}: expired {n:.1f} days ago on {date}", "{who}: đã hết hạn {n:.1f} ngày trước, ngày {date}",
                     who=who, n=-days, date=date)
-        hint = t("Request a renewed certificate from the CA and install it; signatures with this one are rejected.",
-                 "Đề nghị CA cấp lại chứng chỉ và cài đặt; chữ ký bằng chứng chỉ này bị từ chối.")
+        hint = t("{where} expired on {date}: request a renewed certificate from {issuer} and install it; signatures "
+                 "made with this one are rejected.",
+                 "{where_vi} đã hết hạn ngày {date}: đề nghị {issuer} cấp lại chứng chỉ và cài đặt; chữ ký bằng chứng "
+                 "chỉ này bị từ chối.", where=where.en, where_vi=where.vi, date=date, issuer=issuer)
     else:
         summary = t("{who}: {n:.1f} days left, until {date}", "{who}: còn {n:.1f} ngày, đến {date}", who=who, n=days, date=date)
-        hint = t("Request the renewal from the CA now: issuing and installing takes time.",
-                 "Đề nghị CA gia hạn ngay: việc cấp và cài đặt cần thời gian.")
+        limit = cfg.thresholds.crit if status == Status.CRIT else cfg.thresholds.warn
+        hint = t("{where} expires on {date} ({n:.0f} days left, limit {limit:g}): request the renewal from {issuer} "
+                 "now, issuing and installing takes time.",
+                 "{where_vi} hết hạn ngày {date} (còn {n:.0f} ngày, ngưỡng {limit:g}): đề nghị {issuer} gia hạn ngay, "
+                 "việc cấp và cài đặt cần thời gian.", where=where.en, where_vi=where.vi, date=date, n=days,
+                 limit=limit if limit is not None else 0, issuer=issuer)
     details = {k: facts[k] for k in ("subject", "subject_cn", "issuer", "issuer_cn", "serial", "sans", "not_before",
                                      "not_after", "days_left", "key_type", "key_bits", "signature_algorithm", "ca", "sha256")}
     details.update(path=f.path, format=f.fmt, pattern=f.pattern)
@@ -282,21 +301,31 @@ def _cert_result(cfg: Config, ctx: ProbeContext, f: Found, facts: dict[str, Any]
                       ])
 
 
-_ERROR_HINTS: dict[Reason, Text] = {
-    Reason.PERMISSION: t("Let the dxagent user read the file (group or ACL), without making it readable to everyone.",
-                         "Cấp quyền đọc tệp cho người dùng dxagent (nhóm hoặc ACL), không mở quyền cho mọi người."),
-    Reason.AUTH: t("Give the PKCS#12 password with `password: {env: NAME}` or `{file: PATH}`.",
-                   "Khai báo mật khẩu PKCS#12 bằng `password: {env: NAME}` hoặc `{file: PATH}`."),
-    Reason.CONFIG: t("Check the path in `paths`; the certificate may have been moved or deleted.",
-                     "Kiểm tra đường dẫn trong `paths`; chứng chỉ có thể đã bị chuyển hoặc xoá."),
-    Reason.CONTENT: t("The file is damaged or not a certificate: export it again from the signing tool or the CA.",
-                      "Tệp bị hỏng hoặc không phải chứng chỉ: xuất lại từ công cụ ký số hoặc từ CA."),
-}
+def _error_hint(reason: Reason, path: str, pattern: str) -> Text | None:
+    """What to do about a file that cannot be used, naming the file."""
+    if reason == Reason.PERMISSION:
+        return t("Let the dxagent user read {path} (group or ACL), without making it readable to everyone.",
+                 "Cấp quyền đọc {path} cho người dùng dxagent (nhóm hoặc ACL), không mở quyền cho mọi người.", path=path)
+    if reason == Reason.AUTH:
+        return t("Give the password of {path} with `password: {{env: NAME}}` or `{{file: PATH}}`; if it is set, it "
+                 "does not open this file.",
+                 "Khai báo mật khẩu của {path} bằng `password: {{env: NAME}}` hoặc `{{file: PATH}}`; nếu đã khai báo "
+                 "thì mật khẩu đó không mở được tệp này.", path=path)
+    if reason == Reason.CONFIG:
+        return t("{path} does not exist: check `paths` ({pattern}); the certificate may have been moved or deleted.",
+                 "{path} không tồn tại: kiểm tra `paths` ({pattern}); chứng chỉ có thể đã bị chuyển hoặc xoá.",
+                 path=path, pattern=pattern)
+    if reason == Reason.CONTENT:
+        return t("{path} is damaged or not a certificate: export it again from the signing tool or the CA, or narrow "
+                 "`paths` to the certificate files.",
+                 "{path} bị hỏng hoặc không phải chứng chỉ: xuất lại từ công cụ ký số hoặc từ CA, hoặc thu hẹp `paths` "
+                 "về đúng các tệp chứng chỉ.", path=path)
+    return None
 
 
 def _file_error(ctx: ProbeContext, f: Found) -> Result:
     err = f.error
     assert err is not None
-    return ctx.result(err.status, err.text, target=f.target, reason=err.reason, hint=_ERROR_HINTS.get(err.reason),
+    return ctx.result(err.status, err.text, target=f.target, reason=err.reason, hint=_error_hint(err.reason, f.path, f.pattern),
                       samples=[Sample.of("certfile_read_success", 0)],
                       details={"path": f.path, "pattern": f.pattern, "error": err.text.en})

@@ -261,18 +261,68 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
             status, t("no NTP server answered ({n}): {first}", "không máy chủ NTP nào trả lời ({n}): {first}",
                       n=len(rows), first=first),
             target=cfg.target_label(), reason=reason, samples=samples, details=details,
-            hint=t("Check the server names and that UDP port 123 is open towards them; without time sync, "
-                   "digital signatures and timestamps fail.",
-                   "Kiểm tra tên máy chủ và cổng UDP 123 có được mở; không đồng bộ thời gian thì chữ ký số "
-                   "và dấu thời gian sẽ lỗi."))
+            hint=_no_answer_hint(reason, servers, rows, ctx.timeout))
     samples.append(Sample.of("clock_offset_seconds", median))
     details["offset_seconds"] = round(median, 6)
     return ctx.result(status, _summary(median, len(offsets), len(rows)), target=cfg.target_label(), reason=reason,
                       samples=samples, details=details,
-                      hint=t("Synchronise the clock (Windows: `w32tm /resync`; Linux: chrony or systemd-timesyncd); "
-                             "signatures fail quietly when it is wrong.",
-                             "Đồng bộ đồng hồ (Windows: `w32tm /resync`; Linux: chrony hoặc systemd-timesyncd); "
-                             "chữ ký số lỗi mà không báo khi đồng hồ sai.") if status != Status.OK else None)
+                      hint=_offset_hint(median, cfg.thresholds, status) if status != Status.OK else None)
+
+
+def _label(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _no_answer_hint(reason: Reason | None, servers: list[tuple[str, int]], rows: list[dict[str, Any]],
+                    timeout: float) -> Text:
+    """What to do when no server answered, naming each server as host:port and what it did."""
+    by_reason: dict[str, list[str]] = {}
+    for (host, port), row in zip(servers, rows, strict=True):
+        by_reason.setdefault(row.get("reason", ""), []).append(_label(host, port))
+    silent = ", ".join(by_reason.get("timeout", []))
+    closed = ", ".join(by_reason.get("connect", []))
+    unknown = ", ".join(h.rsplit(":", 1)[0] for h in by_reason.get("dns", []))
+    refused = ", ".join(by_reason.get("content", []))
+    parts: list[Text] = []
+    if silent:
+        ports = ", ".join(sorted({h.rsplit(":", 1)[1] for h in by_reason["timeout"]}, key=int))
+        parts.append(t("no answer within {s:g} s from {servers}: check that the NTP service runs there, allows this "
+                       "machine, and that the firewall lets UDP port {ports} through both ways",
+                       "{servers} không trả lời trong {s:g} giây: kiểm tra dịch vụ NTP đang chạy ở đó, cho phép máy "
+                       "này truy vấn, và tường lửa mở cổng UDP {ports} hai chiều",
+                       s=timeout, servers=silent, ports=ports))
+    if closed:
+        parts.append(t("nothing listens on {servers} (port unreachable): check the port in `servers` and that the "
+                       "NTP service runs",
+                       "không có dịch vụ nào nghe trên {servers} (cổng không tới được): kiểm tra cổng trong `servers` "
+                       "và dịch vụ NTP có đang chạy", servers=closed))
+    if unknown:
+        parts.append(t("cannot resolve {names}: check the names and this machine's DNS servers (`dns` check)",
+                       "không phân giải được {names}: kiểm tra tên và máy chủ DNS của máy này (kiểm tra `dns`)",
+                       names=unknown))
+    if refused:
+        parts.append(t("{servers} refused to serve or is not synchronised itself: use another NTP server",
+                       "{servers} từ chối phục vụ hoặc chính nó chưa đồng bộ: dùng máy chủ NTP khác", servers=refused))
+    if not parts:  # pragma: no cover - every row carries a reason
+        parts.append(t("check the servers in `servers`", "kiểm tra các máy chủ trong `servers`"))
+    tail = t("without time sync, digital signatures and timestamps fail.",
+             "không đồng bộ thời gian thì chữ ký số và dấu thời gian sẽ lỗi.")
+    en = "; ".join(p.en for p in parts)
+    vi = "; ".join(p.vi for p in parts)
+    return Text(f"{en[0].upper()}{en[1:]}; {tail.en}", f"{vi[0].upper()}{vi[1:]}; {tail.vi}")
+
+
+def _offset_hint(median: float, th: TimeLimit, status: Status) -> Text:
+    """Synchronise, with the offset and the limit it crossed."""
+    value = th.crit if status == Status.CRIT else th.warn
+    limit = f"{value:g}" if value is not None else "?"
+    return t("The clock is {off:.3f} s {en} (limit {limit} s): synchronise it (Windows: `w32tm /resync`; Linux: "
+             "`chronyc makestep` or systemd-timesyncd) and check that its time service runs at boot; signatures fail "
+             "quietly when it is wrong.",
+             "Đồng hồ {vi} {off:.3f} giây (ngưỡng {limit} giây): đồng bộ lại (Windows: `w32tm /resync`; Linux: "
+             "`chronyc makestep` hoặc systemd-timesyncd) và kiểm tra dịch vụ thời gian tự chạy khi khởi động; chữ ký "
+             "số lỗi mà không báo khi đồng hồ sai.",
+             off=abs(median), en="behind" if median > 0 else "ahead", vi="chậm" if median > 0 else "nhanh", limit=limit)
 
 
 def _summary(median: float, answered: int, total: int) -> Text:

@@ -171,17 +171,23 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         return ctx.result(Status.CRIT, t("no DNS answer for {name} within {s:.1f}s", "không có phản hồi DNS cho {name} trong {s:.1f}s",
                                          name=cfg.name, s=ctx.timeout),
                           target=target, reason=Reason.TIMEOUT, samples=[Sample.of("dns_lookup_success", 0)],
-                          hint=_hint_unreachable(cfg))
+                          hint=_hint_unreachable(cfg, ctx.timeout))
     except socket.gaierror as exc:
         return ctx.result(Status.CRIT, t("{name} does not resolve: {err}", "{name} không phân giải được: {err}",
                                          name=cfg.name, err=exc.strerror or str(exc)),
                           target=target, reason=Reason.DNS, samples=[Sample.of("dns_lookup_success", 0)],
-                          hint=_hint_unreachable(cfg), details={"error": exc.strerror or str(exc)})
+                          hint=t("The system resolver says {name} does not resolve: check the spelling, the record at the "
+                                 "domain's DNS servers, and the DNS servers in this machine's network settings "
+                                 "(/etc/resolv.conf).",
+                                 "Bộ phân giải của hệ thống báo {name} không phân giải được: kiểm tra chính tả, bản ghi "
+                                 "trên máy chủ DNS của tên miền, và máy chủ DNS trong cấu hình mạng của máy này "
+                                 "(/etc/resolv.conf).", name=cfg.name),
+                          details={"error": exc.strerror or str(exc)})
     except OSError as exc:
         return ctx.result(Status.CRIT, t("cannot query {server}: {err}", "không truy vấn được {server}: {err}",
                                          server=cfg.server or "resolver", err=exc.strerror or str(exc)),
                           target=target, reason=Reason.CONNECT, samples=[Sample.of("dns_lookup_success", 0)],
-                          hint=_hint_unreachable(cfg))
+                          hint=_hint_unreachable(cfg, ctx.timeout))
     seconds = time.monotonic() - t0
     status, reason, missing = judge(cfg, answers, seconds)
     samples = [Sample.of("dns_lookup_success", 1 if status != Status.CRIT else 0),
@@ -190,24 +196,65 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     if not answers:
         return ctx.result(status, t("{name}: no {rt} answer ({rcode})", "{name}: không có bản ghi {rt} ({rcode})",
                                     name=cfg.name, rt=cfg.record_type, rcode=rcode),
-                          target=target, reason=reason, samples=samples, details=details, hint=_hint_unreachable(cfg))
+                          target=target, reason=reason, samples=samples, details=details, hint=_hint_empty(cfg, rcode))
     shown = ", ".join(answers[:3]) + (" …" if len(answers) > 3 else "")
     if missing:
         return ctx.result(status, t("{name} → {shown}; missing expected {missing}", "{name} → {shown}; thiếu {missing}",
                                     name=cfg.name, shown=shown, missing=", ".join(missing)),
                           target=target, reason=reason, samples=samples, details=details,
-                          hint=t("The name resolves to other addresses than expected: check the DNS records or a hijacking resolver.",
-                                 "Tên phân giải ra địa chỉ khác mong đợi: kiểm tra bản ghi DNS hoặc máy chủ DNS bị can thiệp."))
+                          hint=t("{name} resolves to {shown}, not {missing}: check the {rt} record of {name} on its DNS "
+                                 "servers, or whether {resolver} rewrites answers.",
+                                 "{name} phân giải ra {shown}, không có {missing}: kiểm tra bản ghi {rt} của {name} trên "
+                                 "máy chủ DNS của tên miền, hoặc {resolver} có sửa câu trả lời không.",
+                                 name=cfg.name, shown=shown, missing=", ".join(missing), rt=cfg.record_type,
+                                 resolver=cfg.server or "the system resolver"))
     return ctx.result(status, t("{name} → {shown} in {ms:.0f} ms", "{name} → {shown} trong {ms:.0f} ms",
                                 name=cfg.name, shown=shown, ms=seconds * 1000),
                       target=target, reason=reason, samples=samples, details=details,
-                      hint=t("Resolution is slow: check the resolver and the uplink.", "Phân giải tên chậm: kiểm tra máy chủ DNS và đường truyền.")
-                      if status != Status.OK else None)
+                      hint=_hint_slow(cfg, seconds, status) if status != Status.OK else None)
 
 
-def _hint_unreachable(cfg: Config) -> object:
+def _hint_unreachable(cfg: Config, timeout: float) -> object:  # a Text
+    """No answer at all: the resolver or the named server, with its port."""
     if cfg.server is None:
-        return t("Check the DNS servers in the network settings (/etc/resolv.conf) and the internet link; compare with the `dns` check against the provincial server.",
-                 "Kiểm tra máy chủ DNS trong cấu hình mạng (/etc/resolv.conf) và đường truyền internet; so sánh với kiểm tra `dns` tới máy chủ của tỉnh.")
-    return t("The DNS server does not answer: check that it runs and that UDP/TCP 53 is allowed.",
-             "Máy chủ DNS không trả lời: kiểm tra máy chủ đang chạy và cổng UDP/TCP 53 được mở.")
+        return t("The system resolver gave no answer for {name} within {s:g} s: check the DNS servers in the network "
+                 "settings (/etc/resolv.conf) and the internet link; compare with a `dns` check against the provincial "
+                 "server.",
+                 "Bộ phân giải của hệ thống không trả lời cho {name} trong {s:g} giây: kiểm tra máy chủ DNS trong cấu "
+                 "hình mạng (/etc/resolv.conf) và đường truyền internet; so sánh với kiểm tra `dns` tới máy chủ của "
+                 "tỉnh.", name=cfg.name, s=timeout)
+    host, port = split_server(cfg.server)
+    return t("The DNS server {host} port {port} does not answer: check that it runs, that it serves this machine, and "
+             "that UDP and TCP port {port} are open from here.",
+             "Máy chủ DNS {host} cổng {port} không trả lời: kiểm tra máy chủ đang chạy, cho phép máy này truy vấn, và "
+             "cổng UDP, TCP {port} được mở từ máy này.", host=host, port=port)
+
+
+def _hint_empty(cfg: Config, rcode: str) -> object:  # a Text
+    """An answer without records: what the response code says to do."""
+    server = cfg.server or "the system resolver"
+    if rcode == "NXDOMAIN":
+        return t("{server} says {name} does not exist (NXDOMAIN): check the spelling and the zone of the domain.",
+                 "{server} báo {name} không tồn tại (NXDOMAIN): kiểm tra chính tả và vùng (zone) của tên miền.",
+                 server=server, name=cfg.name)
+    if rcode == "SERVFAIL":
+        return t("{server} failed to resolve {name} (SERVFAIL): check its forwarders or upstream link, and the DNSSEC "
+                 "signatures of the domain.",
+                 "{server} không phân giải được {name} (SERVFAIL): kiểm tra máy chủ chuyển tiếp hoặc đường truyền của "
+                 "nó, và chữ ký DNSSEC của tên miền.", server=server, name=cfg.name)
+    if rcode == "REFUSED":
+        return t("{server} refused to answer this machine (REFUSED): allow it in the server's ACL or recursion settings.",
+                 "{server} từ chối trả lời máy này (REFUSED): cho phép máy này trong ACL hoặc cấu hình đệ quy của máy chủ.",
+                 server=server)
+    return t("{name} has no {rt} record at {server} ({rcode}): add the record, or check `record_type`.",
+             "{name} không có bản ghi {rt} trên {server} ({rcode}): thêm bản ghi, hoặc kiểm tra `record_type`.",
+             name=cfg.name, rt=cfg.record_type, server=server, rcode=rcode)
+
+
+def _hint_slow(cfg: Config, seconds: float, status: Status) -> object:  # a Text
+    """Slow resolution: the time and the limit it crossed."""
+    limit = cfg.thresholds.crit if status == Status.CRIT else cfg.thresholds.warn
+    return t("Resolving {name} took {ms:.0f} ms (limit {limit} ms): check the load of {server} and the link to it.",
+             "Phân giải {name} mất {ms:.0f} ms (ngưỡng {limit} ms): kiểm tra tải của {server} và đường truyền tới đó.",
+             name=cfg.name, ms=seconds * 1000, limit=f"{limit * 1000:.0f}" if limit is not None else "?",
+             server=cfg.server or "the DNS servers in /etc/resolv.conf")

@@ -223,20 +223,48 @@ def _result(cfg: Config, ctx: ProbeContext, name: str, info: dict[str, Any],
                 speed=speed_txt, mtu=info["mtu"], rate=rate_txt,
                 err="".join(f", {_WORDS[k][0]} {v:.3%}" for k, v in bad),
                 err_vi="".join(f", {_WORDS[k][1]} {v:.3%}" for k, v in bad))
-    hint = None
-    if reason == Reason.DOWN:
-        hint = t("Check the cable, the switch port and its link light; `ip link set {name} up` if it was disabled.",
-                 "Kiểm tra cáp, cổng switch và đèn tín hiệu; chạy `ip link set {name} up` nếu cổng bị tắt.", name=name)
-    elif "speed" in crossed:
-        hint = t("The link negotiated below {min} Mbps: replace the cable (4 pairs, Cat5e or better) or check "
-                 "the switch port's speed setting.", "Cổng chỉ đạt dưới {min} Mbps: thay cáp (đủ 4 cặp, Cat5e trở lên) "
-                 "hoặc kiểm tra cấu hình tốc độ cổng switch.", min=cfg.min_speed_mbps)
-    elif crossed:
-        hint = t("Many {what}: a bad cable, duplex mismatch or an overloaded port; check the cable and the switch "
-                 "port counters.", "Nhiều gói {what_vi}: cáp hỏng, lệch chế độ duplex hoặc cổng quá tải; kiểm tra cáp "
-                 "và bộ đếm lỗi trên cổng switch.", what="/".join(crossed),
-                 what_vi="/".join({"errors": "lỗi", "drops": "bị bỏ"}.get(c, c) for c in crossed))
+    hint = _hint(cfg, name, info, status, reason, crossed, ratio)
     return ctx.result(status, summary, target=name, reason=reason, hint=hint, samples=samples, details=details)
+
+
+def _hint(cfg: Config, name: str, info: dict[str, Any], status: Status, reason: Reason | None, crossed: list[str],
+          ratio: dict[str, float]) -> object:  # a Text, or None when all is well
+    """What to do about one interface, with its name, the values and the limits crossed."""
+    if reason == Reason.DOWN:
+        admin_down = "up" not in info["flags"].split(",")
+        if admin_down:
+            return t("{name} is switched off on this machine: `ip link set {name} up` (and find what disabled it).",
+                     "{name} đang bị tắt trên máy này: chạy `ip link set {name} up` (và tìm nguyên nhân bị tắt).",
+                     name=name)
+        return t("{name} has no link: check its cable, the switch port and the link lights at both ends.",
+                 "{name} không có tín hiệu: kiểm tra cáp, cổng switch và đèn tín hiệu ở hai đầu.", name=name)
+    if "speed" in crossed:
+        return t("{name} negotiated {speed} Mbps, below `min_speed_mbps` {min}: replace the cable (4 pairs, Cat5e or "
+                 "better) or check the switch port's speed setting.",
+                 "{name} chỉ đạt {speed} Mbps, dưới `min_speed_mbps` {min}: thay cáp (đủ 4 cặp, Cat5e trở lên) hoặc "
+                 "kiểm tra cấu hình tốc độ cổng switch.", name=name, speed=info["speed"], min=cfg.min_speed_mbps)
+    if crossed:
+        limits = {"error": cfg.thresholds.errors, "drop": cfg.thresholds.drops}
+        en, vi = [], []
+        for key, value in sorted(ratio.items()):
+            kind = key.split(":")[0]
+            if f"{kind}s" not in crossed:
+                continue
+            limit = limits[kind].crit if status == Status.CRIT else limits[kind].warn
+            if limit is None or value <= limit:
+                continue
+            en.append(f"{_WORDS[key][0]} {value:.3%} (limit {limit:.3%})")
+            vi.append(f"{_WORDS[key][1]} {value:.3%} (ngưỡng {limit:.3%})")
+        errors = "errors" in crossed
+        return t("{name}: {what}: {action}", "{name}: {what_vi}: {action_vi}", name=name,
+                 what=", ".join(en) or "/".join(crossed), what_vi=", ".join(vi) or "/".join(crossed),
+                 action="a bad cable or connector, or a duplex mismatch; replace the cable and compare the switch "
+                        "port's error counters and duplex with this side's (" + str(info["duplex"]) + ")" if errors else
+                        "the port or this machine cannot keep up; check the traffic peaks and the switch port's load",
+                 action_vi="cáp hoặc đầu nối hỏng, hoặc lệch chế độ duplex; thay cáp và so bộ đếm lỗi, chế độ duplex "
+                           "trên cổng switch với phía máy này (" + str(info["duplex"]) + ")" if errors else
+                           "cổng hoặc máy này không xử lý kịp; kiểm tra lưu lượng đỉnh và tải của cổng switch")
+    return None
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
@@ -254,12 +282,15 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
         results.append(ctx.result(
             Status.CRIT, t("expected interface {name} not found", "không tìm thấy giao diện mạng {name}", name=pattern),
             target=pattern, reason=Reason.DOWN, samples=[Sample.of("interface_up", 0)],
-            hint=t("The network card or its driver is missing, or the interface was renamed: check `ip link`.",
-                   "Thiếu card mạng hoặc trình điều khiển, hoặc giao diện đã đổi tên: kiểm tra `ip link`.")))
+            hint=t("No interface named {name} here: the network card or its driver is missing, or the interface was "
+                   "renamed; compare `expected_up` with `ip link`.",
+                   "Không có giao diện {name} trên máy này: thiếu card mạng hoặc trình điều khiển, hoặc giao diện đã "
+                   "đổi tên; đối chiếu `expected_up` với `ip link`.", name=pattern)))
     if not results:
         results.append(ctx.result(
             Status.UNKNOWN, t("no interface matches the selection", "không có giao diện mạng nào khớp lựa chọn"),
             target=cfg.target_label(), reason=Reason.CONFIG,
-            hint=t("Check `include`, `exclude` and `only_up` against `ip link`.",
-                   "Đối chiếu `include`, `exclude` và `only_up` với `ip link`.")))
+            hint=t("No interface matches {selection}: compare `include`, `exclude` and `only_up` with `ip link`.",
+                   "Không có giao diện nào khớp {selection}: đối chiếu `include`, `exclude` và `only_up` với `ip link`.",
+                   selection=cfg.target_label())))
     return results

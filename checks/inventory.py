@@ -163,6 +163,36 @@ def samples(facts: dict[str, Any], os_state: str, failures: int) -> list[Sample]
     return out
 
 
+def advice(failures: list[Failure], facts: dict[str, Any], baseline: Baseline) -> object:  # a Text
+    """One action per failing fact, with this host's values (pure)."""
+    en: list[str] = []
+    vi: list[str] = []
+    pretty = (facts.get("os") or {}).get("pretty") or "the OS"
+    disk = _system_disk(list(facts.get("disks") or [])) or {}
+    for f in failures:
+        if f["fact"] == "memory":
+            need = (baseline.min_memory or 0) / 2**30
+            en.append(f"add RAM to reach {need:.0f} GiB (or lower `baseline.min_memory`)")
+            vi.append(f"nâng RAM lên {need:.0f} GiB (hoặc giảm `baseline.min_memory`)")
+        elif f["fact"] == "disk":
+            mount = disk.get("mount", "?")
+            en.append(f"free space on {mount}: Disk Clean-up / `cleanmgr`, old downloads and user temp folders, or a "
+                      "larger disk")
+            vi.append(f"giải phóng dung lượng {mount}: Disk Clean-up / `cleanmgr`, tệp tải về cũ và thư mục tạm, hoặc "
+                      "thay ổ lớn hơn")
+        elif f["fact"] == "os" and f["status"] == Status.CRIT.name:
+            en.append(f"upgrade {pretty} to a supported release: it no longer gets security updates")
+            vi.append(f"nâng cấp {pretty} lên bản còn hỗ trợ: bản này không còn nhận bản vá bảo mật")
+        elif f["fact"] == "os":
+            en.append(f"plan the upgrade of {pretty} before its support ends")
+            vi.append(f"lên kế hoạch nâng cấp {pretty} trước khi hết hỗ trợ")
+        elif f["fact"] == "antimalware":
+            en.append("turn on Microsoft Defender or install the anti-malware product your province uses")
+            vi.append("bật Microsoft Defender hoặc cài phần mềm phòng chống mã độc mà tỉnh sử dụng")
+    text_en, text_vi = "; ".join(en), "; ".join(vi)
+    return t(text_en[:1].upper() + text_en[1:] + ".", text_vi[:1].upper() + text_vi[1:] + ".")
+
+
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     facts = await run_blocking(hostfacts.collect)
     facts["os_support"] = cfg.baseline.os_state(facts.get("os"))
@@ -175,8 +205,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         summary = t("{os}, {mem:.1f} GiB RAM: {n} baseline failure(s): {what}",
                     "{os}, RAM {mem:.1f} GiB: {n} điểm chưa đạt chuẩn: {what_vi}", os=osname, mem=mem,
                     n=len(failures), what="; ".join(f["en"] for f in failures), what_vi="; ".join(f["vi"] for f in failures))
-        hint = t("Upgrade the failing parts (RAM, disk clean-up, OS upgrade) or adjust the `baseline` if it is too strict.",
-                 "Nâng cấp các phần chưa đạt (RAM, dọn ổ đĩa, nâng cấp hệ điều hành) hoặc điều chỉnh `baseline` nếu quá chặt.")
+        hint = advice(failures, facts, cfg.baseline)
     else:
         summary = t("{os}, {cores} cores, {mem:.1f} GiB RAM, up {days:.1f} days: meets the baseline",
                     "{os}, {cores} nhân, RAM {mem:.1f} GiB, chạy {days:.1f} ngày: đạt chuẩn", os=osname, mem=mem,

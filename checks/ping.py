@@ -24,8 +24,7 @@ from dxagent.config.types import Duration, Model
 from dxagent.icmp import Measurement, SocketPermission, ping_address
 from dxagent.limits import RatioLimit, TimeLimit, defaults, worst
 from dxagent.model import Reason, Result, Sample, Status, Text, t
-from dxagent.probe import ProbeContext, run_blocking
-from dxagent.runner import probe_budget
+from dxagent.probe import ProbeContext, probe_budget, run_blocking
 
 __all__ = ["Config", "Thresholds", "probe", "judge", "stats", "EXAMPLE", "METRICS", "permission_hint"]
 
@@ -179,7 +178,8 @@ async def _expand(cfg: Config, ctx: ProbeContext, target: str,
         return ctx.result(
             Status.CRIT, t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=target, err=err),
             target=target, reason=Reason.DNS, samples=_lost_samples(0),
-            hint=t("Check the name and the DNS servers (`dns` check).", "Kiểm tra tên và máy chủ DNS (kiểm tra `dns`)."))
+            hint=t("Check the name {host} and this machine's DNS servers (`dns` check).",
+                   "Kiểm tra tên {host} và máy chủ DNS của máy này (kiểm tra `dns`).", host=target))
     family, _, _, _, addr = infos[0]
     return [(target, str(addr[0]), family)]
 
@@ -212,9 +212,7 @@ def _report(cfg: Config, ctx: ProbeContext, label: str, m: Measurement) -> Resul
         why = m.icmp_errors[0] if m.icmp_errors else (m.last_error or "")
         summary = t("{addr}: no reply to {n} requests{why}", "{addr}: không có phản hồi cho {n} gói{why}",
                     addr=m.address, n=m.sent, why=f" ({why})" if why else "")
-        hint = t("The host is down or unreachable, or a firewall drops ICMP: check the link, the route and the "
-                 "host's firewall.", "Máy đích tắt hoặc không tới được, hoặc tường lửa chặn ICMP: kiểm tra "
-                 "đường truyền, định tuyến và tường lửa của máy đích.")
+        hint = _silent_hint(label, m.address, m.sent, m.icmp_errors[0] if m.icmp_errors else "")
     else:
         ms = {k: v * 1000 for k, v in st.items()}
         summary = t("{addr}: {r}/{n} replies, loss {loss:.4g}%, rtt min/avg/max {min:.3f}/{avg:.3f}/{max:.3f} ms, "
@@ -222,15 +220,63 @@ def _report(cfg: Config, ctx: ProbeContext, label: str, m: Measurement) -> Resul
                     "{min:.3f}/{avg:.3f}/{max:.3f} ms, độ biến thiên {jit}",
                     addr=m.address, r=received, n=m.sent, loss=loss * 100, min=ms["min"], avg=ms["avg"],
                     max=ms["max"], jit=f"{ms['jitter']:.3f} ms" if "jitter" in ms else "n/a")
-        hint = None if status == Status.OK else t(
-            "Above the {what} limit: the link is congested or faulty; compare with the gateway's figures to "
-            "tell the LAN from the uplink.", "Vượt ngưỡng {what_vi}: đường truyền bị nghẽn hoặc lỗi; so sánh với "
-            "số liệu tới gateway để phân biệt lỗi mạng LAN hay đường lên.", what="/".join(crossed),
-            what_vi="/".join(_VI_MEASURE.get(c, c) for c in crossed))
+        hint = None if status == Status.OK else _limit_hint(cfg.thresholds, status, crossed, label, m.address,
+                                                            loss, st)
     return ctx.result(status, summary, target=label, reason=reason, hint=hint, samples=samples, details=details)
 
 
 _VI_MEASURE = {"loss": "mất gói", "rtt": "độ trễ", "jitter": "độ biến thiên"}
+
+
+def _silent_hint(label: str, addr: str, sent: int, icmp_error: str) -> Text:
+    """No reply at all: where to look depends on what was pinged and what the routers said."""
+    if icmp_error:
+        return t("A router answered for {addr}: \"{err}\": the route ends before the host; check `ip route get "
+                 "{addr}` here and the routing on the way.",
+                 "Một bộ định tuyến trả lời thay {addr}: \"{err}\": tuyến đường dừng trước máy đích; kiểm tra "
+                 "`ip route get {addr}` trên máy này và định tuyến dọc đường.", addr=addr, err=icmp_error)
+    if label.startswith("gateway:"):
+        return t("The gateway {addr} did not answer {n} requests: check this machine's cable and link light, the "
+                 "switch port, then the router itself.",
+                 "Gateway {addr} không trả lời {n} gói: kiểm tra cáp và đèn tín hiệu của máy này, cổng switch, rồi "
+                 "đến bộ định tuyến.", addr=addr, n=sent)
+    if label.startswith("dns:"):
+        return t("The DNS server {addr} did not answer {n} pings: check that it is up and reachable (a `dns` check "
+                 "tells whether it still resolves: some servers drop ICMP).",
+                 "Máy chủ DNS {addr} không trả lời {n} gói ping: kiểm tra máy chủ còn chạy và tới được (kiểm tra "
+                 "`dns` cho biết nó còn phân giải không: có máy chủ chặn ICMP).", addr=addr, n=sent)
+    return t("{addr} did not answer {n} requests: the host is down or unreachable, or a firewall drops ICMP; check "
+             "the link, the route (`ip route get {addr}`) and the host's firewall, and a `tcp` check to one of its "
+             "services.",
+             "{addr} không trả lời {n} gói: máy đích tắt hoặc không tới được, hoặc tường lửa chặn ICMP; kiểm tra "
+             "đường truyền, định tuyến (`ip route get {addr}`), tường lửa của máy đích, và dùng kiểm tra `tcp` tới "
+             "một dịch vụ của nó.", addr=addr, n=sent)
+
+
+def _limit_hint(th: Thresholds, status: Status, crossed: list[str], label: str, addr: str, loss: float,
+                st: dict[str, float]) -> Text:
+    """The values above their limits, and where to look next."""
+    values = {"loss": (loss * 100, th.loss, 100, "%"), "rtt": (st.get("avg"), th.rtt, 1000, " ms"),
+              "jitter": (st.get("jitter"), th.jitter, 1000, " ms")}
+    parts_en, parts_vi = [], []
+    for name in crossed:
+        value, limits, scale, unit = values[name]
+        limit = limits.crit if status == Status.CRIT else limits.warn
+        if value is None or limit is None:
+            continue
+        shown = f"{value:.4g}{unit}" if name == "loss" else f"{value * scale:.1f}{unit}"
+        parts_en.append(f"{name} {shown} (limit {limit * scale:g}{unit})")
+        parts_vi.append(f"{_VI_MEASURE[name]} {shown} (ngưỡng {limit * scale:g}{unit})")
+    en, vi = ", ".join(parts_en) or "/".join(crossed), ", ".join(parts_vi) or "/".join(crossed)
+    if label.startswith("gateway:"):
+        return t("To the gateway {addr}: {en}: the LAN itself is at fault; check the cable, the switch port "
+                 "(errors, duplex: `interfaces` check) and the switch load.",
+                 "Tới gateway {addr}: {vi}: lỗi nằm trong mạng LAN; kiểm tra cáp, cổng switch (lỗi, duplex: kiểm "
+                 "tra `interfaces`) và tải của switch.", addr=addr, en=en, vi=vi)
+    return t("To {addr}: {en}: the link is congested or faulty; compare with the `gateway` figures to tell the LAN "
+             "from the uplink.",
+             "Tới {addr}: {vi}: đường truyền bị nghẽn hoặc lỗi; so sánh với số liệu tới `gateway` để phân biệt lỗi "
+             "mạng LAN hay đường lên.", addr=addr, en=en, vi=vi)
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
@@ -262,8 +308,11 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
             results[i] = ctx.result(
                 Status.CRIT, t("cannot send ICMP: {err}", "không gửi được ICMP: {err}", err=err),
                 target=label, reason=Reason.CONNECT, samples=_lost_samples(0),
-                hint=t("Check that the address family is configured on this machine (`ip addr`, `ip route`).",
-                       "Kiểm tra máy này đã cấu hình họ địa chỉ đó chưa (`ip addr`, `ip route`)."))
+                hint=t("This machine cannot send to {target} ({err}): check that it has an address and a route of "
+                       "that family (`ip addr`, `ip route get {target}`).",
+                       "Máy này không gửi được tới {target} ({err}): kiểm tra máy có địa chỉ và tuyến đường cho họ địa "
+                       "chỉ đó (`ip addr`, `ip route get {target}`).", target=label.partition(":")[2] or label
+                       if label.startswith(("gateway:", "dns:")) else label, err=err))
         elif isinstance(out, BaseException):
             raise out
         else:

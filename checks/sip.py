@@ -214,7 +214,8 @@ async def probe(cfg: Config, ctx: ProbeContext) -> list[Result]:
         return [ctx.result(
             Status.CRIT, t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=cfg.host, err=err),
             target=f"{cfg.target_label()}/{tr}", reason=Reason.DNS, samples=[Sample.of("sip_up", 0)],
-            hint=t("Check the name and the DNS servers (`dns` check).", "Kiểm tra tên và máy chủ DNS (kiểm tra `dns`)."),
+            hint=t("Check the name {host} and this machine's DNS servers (`dns` check).",
+                   "Kiểm tra tên {host} và máy chủ DNS của máy này (kiểm tra `dns`).", host=cfg.host),
         ) for tr in cfg.transports]
     family, _, _, _, addr = infos[0]
     deadline = t0 + ctx.timeout
@@ -234,16 +235,19 @@ async def _one(cfg: Config, ctx: ProbeContext, transport: str, family: int, addr
         return _failure(ctx, target, info, Reason.TIMEOUT,
                         t("no SIP response over {tr} within {s:.1f} s", "không có phản hồi SIP qua {tr} sau {s:.1f} giây",
                           tr=transport.upper(), s=ctx.timeout),
-                        t("The MCU is down, or a firewall/NAT drops SIP: test before the meeting with the provincial "
-                          "technician, and check port {port}.",
-                          "MCU không hoạt động hoặc tường lửa/NAT chặn SIP: liên hệ kỹ thuật viên tỉnh để thử trước cuộc "
-                          "họp và kiểm tra cổng {port}.", port=cfg.port))
+                        t("No SIP answer from {target} over {tr}: the MCU is down, or a firewall/NAT drops {tr} port "
+                          "{port}; test before the meeting with the provincial technician.",
+                          "{target} không trả lời SIP qua {tr}: MCU không hoạt động hoặc tường lửa/NAT chặn cổng {tr} "
+                          "{port}; liên hệ kỹ thuật viên tỉnh để thử trước cuộc họp.",
+                          target=cfg.target_label(), tr=transport.upper(), port=cfg.port))
     except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
         return _failure(ctx, target, info, Reason.CONTENT,
                         t("the server did not answer with SIP: {err}", "máy chủ không trả lời theo giao thức SIP: {err}",
                           err=_clean(str(exc) or type(exc).__name__)),
-                        t("Something else listens on this port: check the host and port of the SIP service.",
-                          "Cổng này do dịch vụ khác sử dụng: kiểm tra địa chỉ và cổng của dịch vụ SIP."))
+                        t("Something other than SIP answers on {target} ({tr}): check the host and port of the SIP "
+                          "service (5060 UDP/TCP, 5061 TLS).",
+                          "Dịch vụ khác SIP đang trả lời trên {target} ({tr}): kiểm tra địa chỉ và cổng của dịch vụ SIP "
+                          "(5060 UDP/TCP, 5061 TLS).", target=cfg.target_label(), tr=transport.upper()))
     except OSError as exc:
         refused = isinstance(exc, ConnectionRefusedError)
         return _failure(ctx, target, info, Reason.CONNECT,
@@ -251,8 +255,14 @@ async def _one(cfg: Config, ctx: ProbeContext, transport: str, family: int, addr
                           tr=transport.upper(), port=cfg.port) if refused else
                         t("cannot reach {addr}: {err}", "không kết nối được tới {addr}: {err}", addr=addr[0],
                           err=exc.strerror or str(exc)),
-                        t("The SIP service is not running on that port, or a firewall rejects it.",
-                          "Dịch vụ SIP không chạy trên cổng đó hoặc tường lửa từ chối kết nối."))
+                        t("The SIP service is not running on {tr} port {port} of {host}, or a firewall rejects it: "
+                          "check the MCU's SIP settings, then the firewall.",
+                          "Dịch vụ SIP không chạy trên cổng {tr} {port} của {host} hoặc tường lửa từ chối: kiểm tra "
+                          "cấu hình SIP của MCU, sau đó kiểm tra tường lửa.",
+                          tr=transport.upper(), port=cfg.port, host=cfg.host) if refused else
+                        t("{addr} cannot be reached ({err}): check the route and the link to it (`ping` check).",
+                          "Không tới được {addr} ({err}): kiểm tra định tuyến và đường truyền tới đó (kiểm tra `ping`).",
+                          addr=addr[0], err=exc.strerror or str(exc)))
     code, phrase, headers = parse_response(data) or (0, "", {})
     info.update(status_code=code, reason_phrase=phrase, rtt_seconds=round(rtt, 6),
                 server=_clean(headers.get("server") or headers.get("user-agent", "")),
@@ -262,22 +272,37 @@ async def _one(cfg: Config, ctx: ProbeContext, transport: str, family: int, addr
     samples = [Sample.of("sip_up", up), Sample.of("sip_status_code", code)]
     if up:
         samples.append(Sample.of("sip_response_seconds", rtt))
-    hint = None
-    if reason == Reason.STATUS:
-        hint = t("The SIP server is alive but refuses service now (e.g. 503 overload/maintenance): call the MCU operator.",
-                 "Máy chủ SIP còn hoạt động nhưng đang từ chối phục vụ (ví dụ 503 quá tải/bảo trì): báo đơn vị vận hành MCU.")
-    elif reason == Reason.TIMEOUT:
-        hint = t("A proxy answered that the next hop timed out: the MCU behind it is unreachable.",
-                 "Proxy báo chặng kế tiếp hết thời gian chờ: MCU phía sau không kết nối được.")
-    elif reason == Reason.THRESHOLD:
-        hint = t("SIP answers slowly: check path quality to the MCU (`ping`).",
-                 "SIP phản hồi chậm: kiểm tra chất lượng đường truyền tới MCU (`ping`).")
+    hint = _answer_hint(cfg, transport, code, phrase, rtt, status, reason)
     return ctx.result(
         status,
         t("{tr}: {code} {phrase} in {ms:.1f} ms", "{tr}: {code} {phrase} trong {ms:.1f} ms",
           tr=transport.upper(), code=code, phrase=phrase, ms=rtt * 1000),
         target=target, reason=reason, hint=hint, samples=samples, details=info,
     )
+
+
+def _answer_hint(cfg: Config, transport: str, code: int, phrase: str, rtt: float, status: Status,
+                 reason: Reason | None) -> Text | None:
+    """What to do about an answer that is not OK, with the code, the time and the limit crossed."""
+    target = cfg.target_label()
+    if reason == Reason.STATUS:
+        return t("{target} is alive but answers {code} {phrase} ({tr}): it refuses service now (overload or "
+                 "maintenance); call the MCU operator before the meeting.",
+                 "{target} còn hoạt động nhưng trả lời {code} {phrase} ({tr}): đang từ chối phục vụ (quá tải hoặc bảo "
+                 "trì); báo đơn vị vận hành MCU trước cuộc họp.", target=target, code=code, phrase=phrase,
+                 tr=transport.upper())
+    if reason == Reason.TIMEOUT:
+        return t("A proxy at {target} answered {code} {phrase}: the MCU behind it does not answer; call its operator.",
+                 "Proxy tại {target} trả lời {code} {phrase}: MCU phía sau không trả lời; báo đơn vị vận hành MCU.",
+                 target=target, code=code, phrase=phrase)
+    if reason == Reason.THRESHOLD:
+        limit = cfg.thresholds.crit if status == Status.CRIT else cfg.thresholds.warn
+        return t("{target} answered SIP over {tr} in {ms:.0f} ms (limit {limit} ms): check the path quality to the "
+                 "MCU (`ping`: loss and jitter).",
+                 "{target} trả lời SIP qua {tr} sau {ms:.0f} ms (ngưỡng {limit} ms): kiểm tra chất lượng đường truyền "
+                 "tới MCU (`ping`: mất gói và độ biến thiên).", target=target, tr=transport.upper(), ms=rtt * 1000,
+                 limit=f"{limit * 1000:.0f}" if limit is not None else "?")
+    return None
 
 
 def _failure(ctx: ProbeContext, target: str, info: dict[str, Any], reason: Reason, summary: Text, hint: Text) -> Result:

@@ -134,6 +134,50 @@ def judge(cfg: Config, m: dict[str, Any]) -> tuple[Status, list[Text]]:
     return status, [p[1] for p in problems]
 
 
+def advice(cfg: Config, m: dict[str, Any]) -> Text | None:
+    """One action per measure above a limit, with its value and the limit crossed (pure)."""
+    th = cfg.thresholds
+    en: list[str] = []
+    vi: list[str] = []
+
+    def limit_of(value: float, limits: Any) -> float | None:
+        level = limits.level(value)
+        return limits.crit if level == Status.CRIT else limits.warn if level == Status.WARN else None
+
+    for fs in sorted(m["filesystems"], key=lambda f: -f["used_ratio"]):
+        lim = limit_of(fs["used_ratio"], th.filesystem_used)
+        if lim is not None:
+            en.append(f"free space on {fs['mount']} ({fs['used_ratio']:.0%} full, limit {lim:.0%}): old logs "
+                      "(`journalctl --vacuum-size=200M`), downloads, old backups, or extend the disk")
+            vi.append(f"giải phóng dung lượng {fs['mount']} (đầy {fs['used_ratio']:.0%}, ngưỡng {lim:.0%}): nhật ký cũ "
+                      "(`journalctl --vacuum-size=200M`), tệp tải về, bản sao lưu cũ, hoặc mở rộng ổ đĩa")
+    for key, limits in (("mem_used_ratio", th.memory_used), ("swap_used_ratio", th.swap_used)):
+        lim = limit_of(m[key], limits)
+        if lim is not None:
+            what_en, what_vi = ("memory", "bộ nhớ") if key == "mem_used_ratio" else ("swap", "swap")
+            en.append(f"{what_en} {m[key]:.0%} used (limit {lim:.0%}): close the programs using most memory "
+                      "(`ps aux --sort=-rss | head`) or add RAM")
+            vi.append(f"{what_vi} dùng {m[key]:.0%} (ngưỡng {lim:.0%}): đóng các chương trình dùng nhiều bộ nhớ nhất "
+                      "(`ps aux --sort=-rss | head`) hoặc nâng RAM")
+    cpu_lim = limit_of(m["cpu"], th.cpu_usage)
+    load = m["load1"] / m["cores"]
+    load_lim = limit_of(load, th.load_per_core)
+    if cpu_lim is not None or load_lim is not None:
+        figures_en = ", ".join(x for x in (
+            f"CPU {m['cpu']:.0%} (limit {cpu_lim:.0%})" if cpu_lim is not None else "",
+            f"load {load:.1f} per core (limit {load_lim:g})" if load_lim is not None else "") if x)
+        figures_vi = ", ".join(x for x in (
+            f"CPU {m['cpu']:.0%} (ngưỡng {cpu_lim:.0%})" if cpu_lim is not None else "",
+            f"tải {load:.1f} mỗi lõi (ngưỡng {load_lim:g})" if load_lim is not None else "") if x)
+        en.append(f"{figures_en}: find the busy process with `top` (a stuck program, an update or a virus scan)")
+        vi.append(f"{figures_vi}: tìm tiến trình chiếm tài nguyên bằng `top` (chương trình bị treo, cập nhật hoặc "
+                  "quét virus)")
+    if not en:
+        return None
+    text_en, text_vi = "; ".join(en), "; ".join(vi)
+    return Text(text_en[:1].upper() + text_en[1:] + ".", text_vi[:1].upper() + text_vi[1:] + ".")
+
+
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     m = await run_blocking(collect, cfg)
     status, problems = judge(cfg, m)
@@ -163,10 +207,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                      en=overview.en, vi=overview.vi, mount=fullest["mount"], v=fullest["used_ratio"])
     summary = t("{a}; {b}", "{c}; {d}", a="; ".join(p.en for p in problems), b=overview.en,
                 c="; ".join(p.vi for p in problems), d=overview.vi) if problems else overview
-    hint = None
-    if problems:
-        hint = t("Free disk space (old logs, downloads) or memory (close programs); if it persists, the machine needs more resources.",
-                 "Giải phóng dung lượng đĩa (nhật ký cũ, tệp tải về) hoặc bộ nhớ (đóng chương trình); nếu kéo dài, máy cần nâng cấp.")
+    hint = advice(cfg, m) if problems else None
     details = {
         "cores": m["cores"], "memory_total_bytes": m["mem_total"], "swap_total_bytes": m["swap_total"],
         "uptime_seconds": round(m["uptime"]),

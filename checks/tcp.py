@@ -97,7 +97,8 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         return ctx.result(
             Status.CRIT, t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=cfg.host, err=_err(exc)),
             target=target, reason=Reason.DNS,
-            hint=t("Check the name and the DNS servers (`dns` check).", "Kiểm tra tên và máy chủ DNS (kiểm tra `dns`)."),
+            hint=t("Check the name {host} and this machine's DNS servers (`dns` check).",
+                   "Kiểm tra tên {host} và máy chủ DNS của máy này (kiểm tra `dns`).", host=cfg.host),
             samples=[Sample.of("tcp_connect_success", 0)],
         )
     except TimeoutError:
@@ -124,9 +125,13 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
             t("connection refused by {addr}", "{addr} từ chối kết nối", addr=addr[0]) if refused
             else t("cannot connect to {addr}: {err}", "không kết nối được tới {addr}: {err}", addr=addr[0], err=_err(exc)),
             target=target, reason=Reason.CONNECT,
-            hint=t("Nothing listens on that port, or a firewall rejects it: check the service and the firewall.",
-                   "Không có dịch vụ nghe trên cổng đó hoặc tường lửa chặn: kiểm tra dịch vụ và tường lửa.") if refused
-            else t("Check the route and the link to the target (`ping` check).", "Kiểm tra định tuyến và đường truyền tới đích (kiểm tra `ping`)."),
+            hint=t("Nothing listens on {addr} port {port}, or a firewall rejects it: check that the service runs and "
+                   "listens on port {port}, then the firewall.",
+                   "Không có dịch vụ nghe trên {addr} cổng {port} hoặc tường lửa chặn: kiểm tra dịch vụ đang chạy và "
+                   "nghe trên cổng {port}, sau đó kiểm tra tường lửa.", addr=addr[0], port=cfg.port) if refused
+            else t("{addr} cannot be reached ({err}): check the route and the link to it (`ping` check).",
+                   "Không tới được {addr} ({err}): kiểm tra định tuyến và đường truyền tới đó (kiểm tra `ping`).",
+                   addr=addr[0], err=_err(exc)),
             samples=[Sample.of("tcp_connect_success", 0)],
             details={"address": addr[0]},
         )
@@ -145,8 +150,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
             if outcome is not None:
                 status, summary, reason = outcome
                 return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
-                                  hint=t("The service answered, but not as expected: check what runs on the port.",
-                                         "Dịch vụ có trả lời nhưng không như mong đợi: kiểm tra dịch vụ trên cổng."))
+                                  hint=_converse_hint(cfg, reason))
         finally:
             writer.close()
     status, reason = judge(cfg, connect_s)
@@ -154,8 +158,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         status,
         t("connected to {addr} in {ms:.1f} ms", "kết nối tới {addr} trong {ms:.1f} ms", addr=addr[0], ms=connect_s * 1000),
         target=target, reason=reason, samples=samples, details=details,
-        hint=t("The connection is slow: check link quality (`ping`).", "Kết nối chậm: kiểm tra chất lượng đường truyền (`ping`).")
-        if status != Status.OK else None,
+        hint=_slow_hint(cfg, addr[0], connect_s, status) if status != Status.OK else None,
     )
 
 
@@ -183,10 +186,41 @@ def _timeout(ctx: ProbeContext, cfg: Config, target: str, phase: str) -> Result:
     return ctx.result(
         Status.CRIT, t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=phase),
         target=target, reason=Reason.TIMEOUT, samples=[Sample.of("tcp_connect_success", 0)],
-        hint=t("No answer: the host is down, or a firewall drops the packets.",
-               "Không có phản hồi: máy đích tắt hoặc tường lửa chặn gói tin."),
+        hint=t("No answer from the DNS for {host} within {s:g} s: check this machine's DNS servers (`dns` check).",
+               "DNS không trả lời cho {host} trong {s:g} giây: kiểm tra máy chủ DNS của máy này (kiểm tra `dns`).",
+               host=cfg.host, s=ctx.timeout) if phase == "dns" else
+        t("No answer from {target} within {s:g} s: the host is down, or a firewall drops the packets to port {port}.",
+          "{target} không phản hồi trong {s:g} giây: máy đích tắt, hoặc tường lửa chặn gói tin tới cổng {port}.",
+          target=target, s=ctx.timeout, port=cfg.port),
         details={"phase": phase},
     )
+
+
+def _converse_hint(cfg: Config, reason: Reason) -> object:  # a Text
+    """The port answered the connection, but the exchange went wrong."""
+    if reason == Reason.TIMEOUT:
+        return t("Port {port} accepts connections but sends nothing back: the service hangs, or waits for other "
+                 "input than `send`.",
+                 "Cổng {port} nhận kết nối nhưng không gửi lại gì: dịch vụ bị treo, hoặc chờ dữ liệu khác với `send`.",
+                 port=cfg.port)
+    if reason == Reason.CONNECT:
+        return t("The service on port {port} closed the connection: check its logs and limits (max clients).",
+                 "Dịch vụ trên cổng {port} đóng kết nối: kiểm tra nhật ký và giới hạn (số kết nối tối đa) của dịch vụ.",
+                 port=cfg.port)
+    return t("Port {port} answered, but not with {pattern!r}: check that the expected service runs on that port "
+             "(details show its banner).",
+             "Cổng {port} có trả lời nhưng không khớp {pattern!r}: kiểm tra đúng dịch vụ đang chạy trên cổng đó "
+             "(chi tiết có lời chào của dịch vụ).", port=cfg.port, pattern=cfg.expect)
+
+
+def _slow_hint(cfg: Config, addr: str, seconds: float, status: Status) -> object:  # a Text
+    """A slow connect: the time and the limit crossed."""
+    limit = cfg.thresholds.crit if status == Status.CRIT else cfg.thresholds.warn
+    return t("Connecting to {addr} port {port} took {ms:.0f} ms (limit {limit} ms): check the link quality to it "
+             "(`ping`) and the load of the server.",
+             "Kết nối tới {addr} cổng {port} mất {ms:.0f} ms (ngưỡng {limit} ms): kiểm tra chất lượng đường truyền "
+             "(`ping`) và tải của máy chủ.", addr=addr, port=cfg.port, ms=seconds * 1000,
+             limit=f"{limit * 1000:.0f}" if limit is not None else "?")
 
 
 def _err(exc: BaseException) -> str:

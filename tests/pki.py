@@ -27,6 +27,8 @@ API
       wrong hostname        `pki.leaf(hosts=("wrong.example",))` then connect to 127.0.0.1/localhost
       unknown CA            a leaf from a second `TestPKI(other_dir)` whose root the client lacks
       missing intermediate  serve `leaf.cert` instead of `leaf.chain` (`serve_https(leaf, send_chain=False)`)
+      issued by the root    `pki.leaf(by_root=True)` (no intermediate: `leaf.chain` is the leaf alone)
+      AIA caIssuers URLs    `pki.leaf(ca_issuers=("http://ca.example/int.crt",))`
     Hosts that parse as IP addresses become IP SANs, the others DNS SANs.
 
 `with serve_https(leaf, handler=None, *, send_chain=True, context_hook=None) as srv:`
@@ -56,7 +58,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 __all__ = ["TestPKI", "Leaf", "serve_https", "HTTPSServer", "OkHandler", "free_port"]
 
@@ -107,7 +109,7 @@ def _san(hosts: Iterable[str]) -> x509.SubjectAlternativeName:
 def _build(
     subject: x509.Name, issuer: x509.Name, key: PrivateKey, signer: PrivateKey,
     not_before: dt.datetime, not_after: dt.datetime, *, ca: bool, path_len: int | None = None,
-    issuer_key_for_aki: PrivateKey | None = None, hosts: Iterable[str] = (),
+    issuer_key_for_aki: PrivateKey | None = None, hosts: Iterable[str] = (), ca_issuers: Iterable[str] = (),
 ) -> x509.Certificate:
     """One certificate with the extensions strict verifiers (RFC 5280 profile) insist on."""
     b = (
@@ -137,6 +139,11 @@ def _build(
         hosts = list(hosts)
         if hosts:
             b = b.add_extension(_san(hosts), critical=False)
+    urls = list(ca_issuers)
+    if urls:
+        b = b.add_extension(x509.AuthorityInformationAccess([
+            x509.AccessDescription(AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(u))
+            for u in urls]), critical=False)
     return b.sign(signer, hashes.SHA256())
 
 
@@ -186,6 +193,8 @@ class TestPKI:
         cn: str | None = None,
         key_type: str = "ec",
         filename: str = "leaf",
+        by_root: bool = False,
+        ca_issuers: Iterable[str] = (),
     ) -> Leaf:
         """Issue a leaf for `hosts` (see the module docstring for the variants); files `<filename>*.pem`."""
         hosts = list(hosts)
@@ -199,14 +208,16 @@ class TestPKI:
         if self_signed:
             cert = _build(subject, subject, key, key, not_before, not_after, ca=False, hosts=hosts)
         else:
-            cert = _build(subject, self.intermediate_name, key, self.intermediate_key, not_before, not_after,
-                          ca=False, issuer_key_for_aki=self.intermediate_key, hosts=hosts)
+            issuer, signer = ((self.root.subject, self.root_key) if by_root
+                              else (self.intermediate_name, self.intermediate_key))
+            cert = _build(subject, issuer, key, signer, not_before, not_after, ca=False, issuer_key_for_aki=signer,
+                          hosts=hosts, ca_issuers=ca_issuers)
         cert_path = self.dir / f"{filename}.pem"
         key_path = self.dir / f"{filename}.key.pem"
         chain_path = self.dir / f"{filename}.chain.pem"
         cert_path.write_bytes(_pem_cert(cert))
         key_path.write_bytes(_pem_key(key))
-        chain_path.write_bytes(_pem_cert(cert) + (b"" if self_signed else _pem_cert(self.intermediate)))
+        chain_path.write_bytes(_pem_cert(cert) + (b"" if self_signed or by_root else _pem_cert(self.intermediate)))
         return Leaf(cert=cert_path, key=key_path, chain=chain_path, ca=cert_path if self_signed else self.root_pem,
                     certificate=cert, not_before=not_before, not_after=not_after)
 

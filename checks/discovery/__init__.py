@@ -166,8 +166,10 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
         except reg.RegisterError as exc:
             return ctx.result(Status.UNKNOWN, t("asset register unusable: {err}", "không dùng được sổ tài sản: {err}", err=str(exc)),
                               target=cfg.target_label(), reason=Reason.CONFIG,
-                              hint=t("Fix `register_file:` (path, UTF-8 CSV or YAML); see docs/inventory.md.",
-                                     "Sửa `register_file:` (đường dẫn, tệp CSV UTF-8 hoặc YAML); xem docs/inventory.md."))
+                              hint=t("Fix `register_file` {path} (it must exist and be UTF-8 CSV or YAML); see "
+                                     "docs/inventory.md.",
+                                     "Sửa `register_file` {path} (tệp phải tồn tại, dạng CSV UTF-8 hoặc YAML); xem "
+                                     "docs/inventory.md.", path=cfg.register_file))
     found = await merge.observe(cfg, deadline, notes, progress=ctx.services.get("progress"))
     reports: list[selfreport.FolderReport] = []
     if cfg.self_reports.folder is not None:

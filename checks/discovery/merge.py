@@ -312,6 +312,42 @@ def _brief(d: reg.Seen | None) -> dict[str, Any] | None:
             "first_seen": round(d.first_seen, 3), "last_seen": round(d.last_seen, 3)}
 
 
+def _who(entry: Any) -> str:
+    """A register row as a technician finds it: name or address, and the room."""
+    name = entry.hostname or entry.ip or entry.mac or f"line {entry.line}"
+    return f"{name} ({entry.location})" if entry.location else name
+
+
+def _reconcile_hint(cfg: Config, rec: reg.Reconciliation, source: str) -> Text:
+    """One action per limit crossed, naming the first devices concerned and the register file."""
+    th = cfg.thresholds
+    en: list[str] = []
+    vi: list[str] = []
+    if rec.missing and th.missing.level(len(rec.missing)) != Status.OK:
+        names = ", ".join(_who(e) for e, _ in rec.missing[:3]) + (" …" if len(rec.missing) > 3 else "")
+        en.append(f"find the {len(rec.missing)} registered device(s) not seen ({names}): switched off, moved or broken? "
+                  f"then update {source}")
+        vi.append(f"tìm {len(rec.missing)} thiết bị có trong sổ nhưng không thấy ({names}): tắt, di chuyển hay hỏng? "
+                  f"rồi cập nhật {source}")
+    if rec.unregistered and th.unregistered.level(len(rec.unregistered)) != Status.OK:
+        names = ", ".join(d.facts.get("ip") or d.mac or d.key for d in rec.unregistered[:3]) + \
+            (" …" if len(rec.unregistered) > 3 else "")
+        en.append(f"{len(rec.unregistered)} device(s) not in the register ({names}): add them to {source}, or find "
+                  "who connected them")
+        vi.append(f"{len(rec.unregistered)} thiết bị chưa có trong sổ ({names}): thêm vào {source}, hoặc tìm người đã "
+                  "kết nối chúng")
+    if rec.coverage is not None and th.coverage.level(rec.coverage) != Status.OK:
+        en.append(f"workstation coverage {rec.coverage:.0%} ({rec.working_assigned}/{rec.staff} officials): provide a "
+                  "working computer to each official, or correct `site.staff`")
+        vi.append(f"tỷ lệ máy tính/cán bộ {rec.coverage:.0%} ({rec.working_assigned}/{rec.staff} cán bộ): bảo đảm mỗi "
+                  "cán bộ có một máy tính hoạt động tốt, hoặc sửa `site.staff`")
+    if not en:
+        en.append("bring the workstations listed in details up to the baseline (RAM, disk, OS, anti-malware)")
+        vi.append("nâng các máy ghi trong chi tiết lên mức chuẩn (RAM, ổ đĩa, hệ điều hành, phòng chống mã độc)")
+    text_en, text_vi = "; ".join(en), "; ".join(vi)
+    return Text(text_en[:1].upper() + text_en[1:] + ".", text_vi[:1].upper() + text_vi[1:] + ".")
+
+
 def result(cfg: Config, ctx: ProbeContext, found: Found, recent: list[reg.Seen], rec: reg.Reconciliation | None,
            register: reg.Register | None, notes: list[str], status: Status, reason: Reason | None,
            failing: int, elapsed: float) -> Result:
@@ -339,15 +375,14 @@ def result(cfg: Config, ctx: ProbeContext, found: Found, recent: list[reg.Seen],
                     p=len(rec.present), m=len(rec.missing), u=len(rec.unregistered), cov=cov,
                     w=rec.working_assigned, s=rec.staff if rec.staff is not None else "?")
         if status != Status.OK:
-            hint = t("Find the missing devices (switched off, moved, broken?), add or remove unregistered ones in the register, "
-                     "and provide a working computer to every official.",
-                     "Tìm các thiết bị vắng mặt (tắt, di chuyển, hỏng?), cập nhật thiết bị chưa đăng ký vào sổ tài sản, "
-                     "và bảo đảm mỗi cán bộ có một máy tính hoạt động tốt.")
+            hint = _reconcile_hint(cfg, rec, register.source)
         if register.problems:
             status, reason = max(status, Status.WARN), reason or Reason.CONFIG
             summary = t(summary.en + "; register: {n} bad row(s)", summary.vi + "; sổ tài sản: {n} dòng lỗi", n=len(register.problems))
-            hint = t("Fix the register rows listed in details (file:line: what is wrong); the other rows are used.",
-                     "Sửa các dòng lỗi của sổ tài sản (tệp:dòng: lỗi gì) ghi trong chi tiết; các dòng khác vẫn được dùng.")
+            fix = t("Fix the rows of {file} listed in details ({first}); the other rows are used.",
+                    "Sửa các dòng lỗi của {file} ghi trong chi tiết ({first}); các dòng khác vẫn được dùng.",
+                    file=register.source, first=str(register.problems[0])[:120])
+            hint = Text(f"{hint.en} {fix.en}", f"{hint.vi} {fix.vi}") if hint is not None else fix
     else:
         summary = t("{n} devices seen", "thấy {n} thiết bị", n=len(recent))
     if failing:
@@ -357,7 +392,10 @@ def result(cfg: Config, ctx: ProbeContext, found: Found, recent: list[reg.Seen],
         details["permission_error"] = found.permission
         summary = t("no permission for ICMP, neighbour table only: " + summary.en,
                     "không có quyền gửi ICMP, chỉ dùng bảng ARP: " + summary.vi)
-        hint = t("Run the agent as root or with CAP_NET_RAW, or allow unprivileged ping: sysctl net.ipv4.ping_group_range='0 2147483647'.",
-                 "Chạy agent bằng root hoặc với CAP_NET_RAW, hoặc cho phép ping không đặc quyền: sysctl net.ipv4.ping_group_range='0 2147483647'.")
+        hint = t("The sweep of {subnets} could not send ICMP ({err}): run the agent with CAP_NET_RAW (systemd: "
+                 "AmbientCapabilities=CAP_NET_RAW) or allow unprivileged ping: sysctl net.ipv4.ping_group_range='0 2147483647'.",
+                 "Không quét được {subnets} bằng ICMP ({err}): chạy agent với CAP_NET_RAW (systemd: "
+                 "AmbientCapabilities=CAP_NET_RAW) hoặc cho phép ping không đặc quyền: sysctl net.ipv4.ping_group_range='0 2147483647'.",
+                 subnets=cfg.target_label(), err=str(found.permission)[:120])
     return ctx.result(status, summary, target=cfg.target_label(), reason=reason, hint=hint,
                       samples=samples(found, recent, rec, register, failing), details=details)

@@ -254,10 +254,10 @@ def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | 
         return None
     if not der:
         return None
-    from dxagent.checks.tls.x509 import validity
+    from cryptography import x509
 
     try:
-        return validity(der)[1]
+        return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
     except ValueError:
         return None
 

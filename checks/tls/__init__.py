@@ -2,10 +2,9 @@
 
 Unlike a verifying client (and blackbox_exporter), the facts and days left are reported even when
 the chain does not verify: an expired or misconfigured certificate is exactly when the technician
-needs to see its dates. One handshake does both: OpenSSL verifies against the system store plus
-`ca_file`, and the chain the server presented is kept even when verification fails
-(checks/tls/client.py). The handshake runs over memory BIOs on asyncio streams, so STARTTLS
-(SMTP, IMAP, POP3) and the timeout work the same as for plain TLS.
+needs to see its dates. OpenSSL verifies against the system store plus `ca_file` and checks the
+host name; the presented chain is kept either way and read with cryptography.x509
+(checks/tls/client.py, certinfo.py). STARTTLS (SMTP, IMAP, POP3) comes before the handshake.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,9 @@ from pydantic import Field, field_validator
 
 from dxagent.checks.tls import certinfo as ci
 from dxagent.checks.tls import client as _tlsclient
+from dxagent.checks.tls import hints
 from dxagent.checks.tls.client import Handshake
+from dxagent.checks.tls.starttls import StartTLSError, upgrade
 from dxagent.config.check import CheckConfig
 from dxagent.limits import DaysLimit
 from dxagent.model import Reason, Result, Sample, Status, Text, t
@@ -104,10 +106,6 @@ class Config(CheckConfig):
         return self.server_name or self.host
 
 
-class StartTLSError(Exception):
-    """The server did not accept the protocol upgrade; the message quotes its reply."""
-
-
 # ----------------------------------------------------------------------------- judging (pure)
 
 
@@ -135,135 +133,144 @@ def judge(
 _FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
 
-async def _line(reader: asyncio.StreamReader) -> str:
-    raw = await reader.readline()
-    if not raw:
-        raise StartTLSError("server closed the connection")
-    return raw.decode("utf-8", "replace").rstrip("\r\n")
+class _Channel:
+    """One connection to the target, upgraded with STARTTLS if asked: `recv`, `send`, `close`; `phase` says how far."""
 
+    def __init__(self) -> None:
+        self.phase = "dns"
+        self._close: Callable[[], None] = lambda: None
+        self.recv: _tlsclient.Recv
+        self.send: _tlsclient.Send
 
-async def _smtp_reply(reader: asyncio.StreamReader) -> tuple[str, list[str]]:
-    """One (multi-line) SMTP reply: its code and its lines; bounded against endless replies."""
-    lines: list[str] = []
-    for _ in range(100):
-        line = await _line(reader)
-        lines.append(line)
-        if len(line) < 4 or line[3] != "-":
-            return line[:3], lines
-    raise StartTLSError("SMTP reply longer than 100 lines")
+    async def open(self, cfg: Config, family: int, addr: tuple[Any, ...], details: dict[str, Any]) -> None:
+        loop = asyncio.get_running_loop()
+        self.phase = "connect"
+        if cfg.starttls == "none":  # the socket itself: no stream objects for a handshake and a close
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            self._close = sock.close
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
+            await loop.sock_connect(sock, addr)
+            self.recv = functools.partial(loop.sock_recv, sock, 65536)
+            self.send = functools.partial(loop.sock_sendall, sock)
+        else:
+            reader, writer = await asyncio.open_connection(addr[0], addr[1], family=family)
+            self._close = writer.close
+            self.phase = "starttls"
+            banner = await upgrade(cfg.starttls, reader, writer)
+            details.setdefault("banner", banner[:200])
+            self.recv = functools.partial(reader.read, 65536)
+            self.send = functools.partial(_send, writer)
+        self.phase = "tls"
 
-
-async def _starttls(proto: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> str:
-    """Speak just enough SMTP/IMAP/POP3 to upgrade; returns the server's greeting."""
-    if proto == "smtp":
-        code, lines = await _smtp_reply(reader)
-        if code != "220":
-            raise StartTLSError(f"unexpected SMTP greeting: {lines[0][:120]}")
-        writer.write(b"EHLO dxagent.invalid\r\n")
-        code, caps = await _smtp_reply(reader)
-        if code != "250":
-            raise StartTLSError(f"EHLO refused: {caps[-1][:120]}")
-        if not any(c[4:].strip().upper().startswith("STARTTLS") for c in caps):
-            raise StartTLSError("server does not offer STARTTLS")
-        writer.write(b"STARTTLS\r\n")
-        code, reply = await _smtp_reply(reader)
-        if code != "220":
-            raise StartTLSError(f"STARTTLS refused: {reply[-1][:120]}")
-        return lines[0]
-    if proto == "imap":
-        greeting = await _line(reader)
-        if not greeting.upper().startswith("* OK"):
-            raise StartTLSError(f"unexpected IMAP greeting: {greeting[:120]}")
-        writer.write(b"a001 STARTTLS\r\n")
-        for _ in range(100):
-            line = await _line(reader)
-            if line.startswith("a001 "):
-                if line[5:].upper().startswith("OK"):
-                    return greeting
-                raise StartTLSError(f"STARTTLS refused: {line[:120]}")
-        raise StartTLSError("no tagged reply to STARTTLS")
-    greeting = await _line(reader)  # pop3
-    if not greeting.startswith("+OK"):
-        raise StartTLSError(f"unexpected POP3 greeting: {greeting[:120]}")
-    writer.write(b"STLS\r\n")
-    reply = await _line(reader)
-    if not reply.startswith("+OK"):
-        raise StartTLSError(f"STLS refused: {reply[:120]}")
-    return greeting
+    def close(self) -> None:
+        self._close()
 
 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
-    """Resolve, connect, upgrade if asked, handshake; every expected failure is a result with its phase."""
+    """Resolve, connect, upgrade if asked, handshake, then let OpenSSL check the name; failures are results with their phase."""
     target = cfg.target_label()
     loop = asyncio.get_running_loop()
-    phase = "dns"
+    deadline = loop.time() + ctx.timeout
     details: dict[str, Any] = {"starttls": cfg.starttls}
     try:
-        sslctx = _tlsclient.context(cfg.ca_file)
-    except OSError as exc:  # ssl.SSLError included
+        sslctx = _tlsclient.openssl_context(cfg.ca_file)
+    except (OSError, ValueError) as exc:
         return _fail(ctx, target, Reason.CONFIG, "config", details,
-                     t("cannot use ca_file {path}: {err}", "không dùng được ca_file {path}: {err}",
-                       path=cfg.ca_file, err=_ssl_err(exc) if isinstance(exc, ssl.SSLError) else _err(exc)),
-                     t("Give a readable PEM file of CA certificates in `ca_file`.",
-                       "Khai báo trong `ca_file` một tệp PEM chứa chứng chỉ CA và có quyền đọc."))
+                     t("cannot use ca_file {path}: {err}", "không dùng được ca_file {path}: {err}", path=cfg.ca_file,
+                       err=_err(exc)),
+                     t("Give in `ca_file` a readable PEM file of CA certificates (now {path}).",
+                       "Khai báo trong `ca_file` một tệp PEM chứa chứng chỉ CA và có quyền đọc (hiện là {path}).",
+                       path=cfg.ca_file))
+    chan = _Channel()
     try:
-        async with asyncio.timeout(ctx.timeout):
+        async with asyncio.timeout_at(deadline):
             family, addr = await _resolve(loop, cfg)
             details["address"] = addr[0]
-            phase = "connect"
-            if cfg.starttls == "none":  # the socket itself: no stream objects for a handshake and a close
-                sock = socket.socket(family, socket.SOCK_STREAM)
-                try:
-                    sock.setblocking(False)
-                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports do
-                    await loop.sock_connect(sock, addr)
-                    phase = "tls"
-                    t0 = time.monotonic()
-                    hs = await _tlsclient.handshake(functools.partial(loop.sock_recv, sock, 65536),
-                                                    functools.partial(loop.sock_sendall, sock), _sni(cfg), sslctx)
-                    handshake_s = time.monotonic() - t0
-                finally:
-                    sock.close()
-            else:
-                reader, writer = await asyncio.open_connection(addr[0], addr[1], family=family)
-                try:
-                    phase = "starttls"
-                    details["banner"] = (await _starttls(cfg.starttls, reader, writer))[:200]
-                    phase = "tls"
-                    t0 = time.monotonic()
-                    hs = await _tlsclient.handshake(functools.partial(reader.read, 65536), functools.partial(_send, writer),
-                                                    _sni(cfg), sslctx)
-                    handshake_s = time.monotonic() - t0
-                finally:
-                    writer.close()
+            try:
+                await chan.open(cfg, family, addr, details)
+                t0 = time.monotonic()
+                hs = await _tlsclient.handshake(chan.recv, chan.send, _sni(cfg), sslctx)
+                handshake_s = time.monotonic() - t0
+            finally:
+                chan.close()
+            if hs.chain:
+                await _check_name(cfg, family, addr, hs, details, deadline)
     except TimeoutError:
-        return _fail(ctx, target, Reason.TIMEOUT, phase, details,
-                     t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=phase),
-                     t("No answer in time: the host is down, a firewall drops packets, or the service hangs.",
-                       "Không có phản hồi kịp thời: máy đích tắt, tường lửa chặn gói tin hoặc dịch vụ bị treo."))
+        return _fail(ctx, target, Reason.TIMEOUT, chan.phase, details,
+                     t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=chan.phase),
+                     _timeout_hint(chan.phase, target, ctx.timeout))
     except (socket.gaierror, UnicodeError) as exc:
-        return _fail(ctx, target, Reason.DNS, phase, details,
+        return _fail(ctx, target, Reason.DNS, chan.phase, details,
                      t("cannot resolve {host}: {err}", "không phân giải được {host}: {err}", host=cfg.host, err=_err(exc)),
-                     t("Check the name and the DNS servers (`dns` check).", "Kiểm tra tên và máy chủ DNS (kiểm tra `dns`)."))
+                     t("Check the name {host} and the DNS servers of this machine (`dns` check).",
+                       "Kiểm tra tên {host} và máy chủ DNS của máy này (kiểm tra `dns`).", host=cfg.host))
     except StartTLSError as exc:
-        return _fail(ctx, target, Reason.CONTENT, phase, details,
+        return _fail(ctx, target, Reason.CONTENT, chan.phase, details,
                      t("STARTTLS ({proto}) failed: {err}", "STARTTLS ({proto}) thất bại: {err}", proto=cfg.starttls, err=exc),
-                     t("Check that the port speaks {proto} and offers STARTTLS.",
-                       "Kiểm tra cổng có đúng giao thức {proto} và hỗ trợ STARTTLS.", proto=cfg.starttls.upper()))
-    except ssl.SSLError as exc:
-        return _fail(ctx, target, Reason.TLS, phase, details,
-                     t("TLS handshake failed: {err}", "bắt tay TLS thất bại: {err}", err=_ssl_err(exc)),
-                     t("The port may not speak TLS (try `starttls`), or the server rejects every version and cipher.",
-                       "Cổng có thể không dùng TLS (thử `starttls`), hoặc máy chủ từ chối mọi phiên bản và bộ mã hoá."))
+                     t("Check that {target} speaks {proto} and offers STARTTLS (implicit-TLS ports such as 465 and "
+                       "993 need `starttls: none`).",
+                       "Kiểm tra {target} có đúng giao thức {proto} và hỗ trợ STARTTLS (cổng TLS trực tiếp như 465, "
+                       "993 cần `starttls: none`).", target=target, proto=cfg.starttls.upper()))
+    except _tlsclient.UnreadableCertificate as exc:
+        return _fail(ctx, target, Reason.TLS, chan.phase, details, t("{err}", "{err}", err=exc),
+                     hints.hint("other", target=target, server_name=cfg.check_name()))  # type: ignore[arg-type]
+    except _tlsclient.HandshakeError as exc:
+        return _fail(ctx, target, Reason.TLS, chan.phase, details,
+                     t("TLS handshake failed: {err}", "bắt tay TLS thất bại: {err}", err=exc),
+                     t("{target} may not speak TLS (a mail port needs `starttls`), or it accepts none of the versions "
+                       "and ciphers offered (TLS 1.0-1.3).",
+                       "{target} có thể không dùng TLS (cổng thư cần `starttls`), hoặc không chấp nhận phiên bản và bộ "
+                       "mã hoá nào (TLS 1.0-1.3).", target=target))
     except OSError as exc:
-        connecting = phase == "connect"
-        return _fail(ctx, target, Reason.CONNECT, phase, details,
+        connecting = chan.phase == "connect"
+        return _fail(ctx, target, Reason.CONNECT, chan.phase, details,
                      t("cannot connect to {addr}: {err}", "không kết nối được tới {addr}: {err}",
                        addr=details.get("address"), err=_err(exc)) if connecting
-                     else t("connection lost during {phase}: {err}", "mất kết nối ở bước {phase}: {err}", phase=phase, err=_err(exc)),
-                     t("Check that the service listens on the port and the firewall allows it.",
-                       "Kiểm tra dịch vụ có nghe trên cổng và tường lửa cho phép."))
+                     else t("connection lost during {phase}: {err}", "mất kết nối ở bước {phase}: {err}",
+                            phase=chan.phase, err=_err(exc)),
+                     t("Check that a service listens on {target} and that the firewall between lets this machine in.",
+                       "Kiểm tra có dịch vụ nghe trên {target} và tường lửa cho phép máy này kết nối.", target=target)
+                     if connecting else
+                     t("{target} closed the connection during {phase}: check its TLS configuration and logs.",
+                       "{target} đóng kết nối ở bước {phase}: kiểm tra cấu hình TLS và nhật ký của máy chủ.",
+                       target=target, phase=chan.phase))
     return _report(cfg, ctx, target, hs, handshake_s, details)
+
+
+async def _check_name(cfg: Config, family: int, addr: tuple[Any, ...], hs: Handshake, details: dict[str, Any],
+                      deadline: float) -> None:
+    """OpenSSL's host-name verdict, added to `hs.errors`; when it cannot be had, details say why (never a failure)."""
+    name = cfg.check_name().strip("[]")
+    known, verdict = _tlsclient.known_name(hs.chain[0], name)
+    if not known:
+        chan = _Channel()
+        try:
+            async with asyncio.timeout_at(deadline - 0.05):
+                await chan.open(cfg, family, addr, {})
+                verdict = await _tlsclient.check_name(chan.recv, chan.send, name, hs.chain[0])
+        except TimeoutError:
+            details["name_check"] = "timeout"
+            return
+        except (OSError, ssl.SSLError, StartTLSError, ValueError) as exc:
+            details["name_check"] = f"undecided: {_err(exc)}"
+            return
+        finally:
+            chan.close()
+        _tlsclient.remember_name(hs.chain[0], name, verdict)
+    details["name_check"] = "mismatch" if verdict else "match"
+    if verdict is not None:
+        hs.errors.append((0, verdict[0], hs.chain[0]))
+
+
+def _timeout_hint(phase: str, target: str, timeout: float) -> Text:
+    if phase == "connect":
+        return t("No answer from {target} within {s:g} s: the host is down, or a firewall drops the packets.",
+                 "{target} không phản hồi trong {s:g} giây: máy đích tắt hoặc tường lửa chặn gói tin.", target=target, s=timeout)
+    return t("{target} accepted the connection but stalled during {phase} for {s:g} s: the service hangs or is "
+             "overloaded; restart it or raise `timeout`.",
+             "{target} nhận kết nối nhưng treo ở bước {phase} quá {s:g} giây: dịch vụ bị treo hoặc quá tải; khởi động "
+             "lại dịch vụ hoặc tăng `timeout`.", target=target, phase=phase, s=timeout)
 
 
 async def _resolve(loop: asyncio.AbstractEventLoop, cfg: Config) -> tuple[int, tuple[Any, ...]]:
@@ -307,21 +314,22 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
     if not hs.chain:
         samples.append(Sample.of("tls_verified", 0))
         return ctx.result(Status.CRIT, t("the server presented no certificate", "máy chủ không gửi chứng chỉ"),
-                          target=target, reason=Reason.TLS, samples=samples, details=details, hint=ci.HINTS["other"])
+                          target=target, reason=Reason.TLS, samples=samples, details=details,
+                          hint=hints.hint("other", target=target, server_name=cfg.check_name()))
     chain_facts = [ci.facts(c, now) for c in hs.chain]
     issues = ci.classify(hs.errors, hs.chain, cfg.check_name())
     leaf = chain_facts[0]
     earliest = min(chain_facts, key=lambda f: f["not_after_timestamp"])
     leaf_days = ci.days_left(leaf["not_after_timestamp"], now)
     chain_days = ci.days_left(earliest["not_after_timestamp"], now)
-    verified = not issues
+    verified = not issues and details.get("name_check") == "match"  # a name not checked is not verified
     samples += [Sample.of("tls_verified", verified),
                 Sample.of("tls_chain_earliest_not_after_timestamp_seconds", earliest["not_after_timestamp"])]
     for pos, f in enumerate(chain_facts[:MAX_LABELLED]):
         samples.append(Sample.of("tls_cert_not_after_timestamp_seconds", f["not_after_timestamp"], position=pos))
         samples.append(Sample.of("tls_cert_not_before_timestamp_seconds", f["not_before_timestamp"], position=pos))
     details.update({k: leaf[k] for k in ("subject", "issuer", "sans", "serial", "not_before", "not_after", "days_left",
-                                         "key_type", "key_bits", "signature_algorithm", "sha256")})
+                                         "key_type", "key_bits", "signature_algorithm", "ca_issuers", "sha256")})
     details.update(verified=verified, verify_issues=[i.to_dict() for i in issues], chain=chain_facts[:10],
                    chain_length=len(chain_facts), earliest_expiry=earliest["not_after"])
     status, reason, what = judge(cfg.thresholds, leaf_days, chain_days, [i.key for i in issues],
@@ -330,8 +338,10 @@ def _report(cfg: Config, ctx: ProbeContext, target: str, hs: Handshake, handshak
     if what == "version":
         summary = Text(f"only {hs.version} negotiated (minimum {cfg.min_version}); {summary.en}",
                        f"chỉ thương lượng được {hs.version} (tối thiểu {cfg.min_version}); {summary.vi}")
+    advice = hints.hint(what, target=target, server_name=cfg.check_name(), chain=hs.chain, issues=issues,
+                     version=hs.version, min_version=cfg.min_version, days=chain_days, date=earliest["not_after"][:10])
     return ctx.result(status, summary, target=target, reason=reason, samples=samples, details=details,
-                      hint=ci.HINTS.get(what) if status != Status.OK else None)
+                      hint=advice if status != Status.OK else None)
 
 
 def _fail(ctx: ProbeContext, target: str, reason: Reason, phase: str, details: dict[str, Any],
@@ -342,6 +352,8 @@ def _fail(ctx: ProbeContext, target: str, reason: Reason, phase: str, details: d
 
 
 def _err(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError):
+        return _tlsclient.ssl_error_text(exc)
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, OSError) and exc.strerror:
@@ -349,6 +361,4 @@ def _err(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _ssl_err(exc: BaseException) -> str:
-    return _tlsclient.ssl_error_text(exc)
 

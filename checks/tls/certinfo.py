@@ -1,41 +1,66 @@
-"""Pure certificate helpers shared by `tls` and `certfile`: facts, days left, host names, verify reasons.
+"""Pure certificate helpers shared by `tls` and `certfile`: facts, days left, verify issues and their hints.
 
-Kept free of I/O so that the judging of certificates is unit-tested without sockets or files.
-Names render as RFC 4514 strings with UTF-8 kept as is, so an issuer such as
-"O=Ban Cơ yếu Chính phủ" reads the same in a table, JSON and the report.
+Every fact comes from `cryptography.x509`; host names are checked by OpenSSL during the
+handshake (checks/tls/client.py), never here. Kept free of I/O so that the judging of
+certificates is unit-tested without sockets or files. Names render as RFC 4514 strings with
+UTF-8 kept as is, so an issuer such as "O=Ban Cơ yếu Chính phủ" reads the same everywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from dxagent.checks.tls.x509 import Cert, Name, load_any
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID, SignatureAlgorithmOID
+
 from dxagent.limits import DaysLimit, defaults
 from dxagent.model import Status, Text, t
 
 __all__ = [
-    "DAY", "days_thresholds", "facts", "name_str", "common_name", "days_left", "judge_days", "hostname_matches",
-    "VerifyIssue", "classify", "ISSUE_TEXT", "HINTS", "tls_summary", "fold", "serial_hex",
+    "DAY", "days_thresholds", "facts", "name_str", "common_name", "days_left", "judge_days",
+    "VerifyIssue", "classify", "ISSUE_TEXT", "tls_summary", "fold", "serial_hex", "HOSTNAME_CODES", "ca_issuers",
+    "sans",
 ]
 
 DAY = 86400.0
 
+# Signature algorithms under the names `openssl x509 -text` prints; others show as dotted OIDs.
+_SIGNATURES = {
+    SignatureAlgorithmOID.RSA_WITH_SHA1: "sha1WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA224: "sha224WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA256: "sha256WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA384: "sha384WithRSAEncryption",
+    SignatureAlgorithmOID.RSA_WITH_SHA512: "sha512WithRSAEncryption",
+    SignatureAlgorithmOID.RSASSA_PSS: "rsassaPss",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA1: "ecdsa-with-SHA1",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA224: "ecdsa-with-SHA224",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256: "ecdsa-with-SHA256",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA384: "ecdsa-with-SHA384",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA512: "ecdsa-with-SHA512",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "dsa-with-sha1",
+    SignatureAlgorithmOID.DSA_WITH_SHA256: "dsa-with-sha256",
+    SignatureAlgorithmOID.ED25519: "ed25519",
+    SignatureAlgorithmOID.ED448: "ed448",
+}
 
-def name_str(name: Name) -> str:
-    """RFC 4514 form (most specific first), non-ASCII kept readable rather than escaped."""
+
+def name_str(name: x509.Name) -> str:
+    """RFC 4514 form (most specific first), non-ASCII kept readable (cryptography does not escape it)."""
     return name.rfc4514_string()
 
 
-def common_name(name: Name) -> str:
+def common_name(name: x509.Name) -> str:
     """The first CN, or "" (names without a CN are legal, e.g. some signing certificates)."""
-    return name.common_name()
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(cns[0].value) if cns else ""
 
 
-def serial_hex(cert: Cert) -> str:
+def serial_hex(cert: x509.Certificate) -> str:
     """Serial number in upper-case hex, as shown by browsers and `openssl x509 -serial`."""
     return format(cert.serial_number, "X")
 
@@ -51,39 +76,86 @@ def days_left(not_after: float, now: float) -> float:
     return (not_after - now) / DAY
 
 
-def _sans(cert: Cert) -> list[str]:
-    if cert.san_malformed:  # the rest of the facts are still useful
+def _extension(cert: x509.Certificate, kind: type[Any]) -> Any:
+    """The extension's value, None when absent; a malformed one raises ValueError."""
+    try:
+        return cert.extensions.get_extension_for_class(kind).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def sans(cert: x509.Certificate) -> list[str]:
+    """The SANs as `DNS:…`, `IP:…`, `email:…`; ["<malformed>"] for a damaged extension."""
+    try:
+        san = _extension(cert, x509.SubjectAlternativeName)
+    except ValueError:  # a damaged extension: the other facts are still useful
         return ["<malformed>"]
-    return [f"DNS:{n}" for n in cert.dns_names] + [f"IP:{a}" for a in cert.ip_addresses] + \
-        [f"email:{e}" for e in cert.emails]
+    if san is None:
+        return []
+    return [f"DNS:{n}" for n in san.get_values_for_type(x509.DNSName)] + \
+        [f"IP:{a}" for a in san.get_values_for_type(x509.IPAddress)] + \
+        [f"email:{e}" for e in san.get_values_for_type(x509.RFC822Name)]
 
 
-def facts(cert: Any, now: float) -> dict[str, Any]:
-    """Everything a technician asks about one certificate, JSON-compatible.
+def _key(cert: x509.Certificate) -> tuple[str, int | None]:
+    try:
+        key = cert.public_key()
+    except (ValueError, TypeError):  # an algorithm cryptography does not support
+        return "unknown", None
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"EC {key.curve.name}", key.key_size
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    return "unknown", None
 
-    `cert` is a `_x509.Cert`, DER bytes, an `_ssl.Certificate` or a cryptography certificate
-    (certfile loads PKCS#12/PKCS#7 with cryptography); the facts come from the DER either way, so
-    the tls kind never loads cryptography (memory, see checks/tls/x509.py).
-    """
-    c = load_any(cert)
+
+def _safe(cert: x509.Certificate, kind: type[Any]) -> Any:
+    try:
+        return _extension(cert, kind)
+    except ValueError:
+        return None
+
+
+def ca_issuers(cert: x509.Certificate) -> list[str]:
+    """The AIA caIssuers URLs: where the issuer's certificate can be fetched (public CAs always give one)."""
+    aia = _safe(cert, x509.AuthorityInformationAccess)
+    if aia is None:
+        return []
+    return [d.access_location.value for d in aia
+            if d.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+            and isinstance(d.access_location, x509.UniformResourceIdentifier)]
+
+
+def facts(cert: x509.Certificate, now: float) -> dict[str, Any]:
+    """Everything a technician asks about one certificate, JSON-compatible."""
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    key_type, key_bits = _key(cert)
+    basic = _safe(cert, x509.BasicConstraints)
     return {
-        "subject": name_str(c.subject),
-        "subject_cn": common_name(c.subject),
-        "issuer": name_str(c.issuer),
-        "issuer_cn": common_name(c.issuer),
-        "serial": serial_hex(c),
-        "sans": _sans(c),
-        "not_before": c.not_valid_before_utc.isoformat(),
-        "not_after": c.not_valid_after_utc.isoformat(),
-        "not_before_timestamp": c.not_before,
-        "not_after_timestamp": c.not_after,
-        "days_left": round(days_left(c.not_after, now), 3),
-        "key_type": c.key_type,
-        "key_bits": c.key_bits,
-        "signature_algorithm": c.signature_algorithm,
-        "self_issued": c.subject == c.issuer,
-        "ca": c.ca,
-        "sha256": c.sha256(),
+        "subject": name_str(cert.subject),
+        "subject_cn": common_name(cert.subject),
+        "issuer": name_str(cert.issuer),
+        "issuer_cn": common_name(cert.issuer),
+        "serial": serial_hex(cert),
+        "sans": sans(cert),
+        "not_before": not_before.isoformat(),
+        "not_after": not_after.isoformat(),
+        "not_before_timestamp": not_before.timestamp(),
+        "not_after_timestamp": not_after.timestamp(),
+        "days_left": round(days_left(not_after.timestamp(), now), 3),
+        "key_type": key_type,
+        "key_bits": key_bits,
+        "signature_algorithm": _SIGNATURES.get(cert.signature_algorithm_oid, cert.signature_algorithm_oid.dotted_string),
+        "self_issued": cert.subject == cert.issuer,
+        "ca": bool(basic is not None and basic.ca),
+        "ca_issuers": ca_issuers(cert),
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(),
     }
 
 
@@ -101,46 +173,15 @@ def judge_days(days: float, limit: DaysLimit) -> Status:
     return Status.CRIT if days <= 0 else limit.level(days)
 
 
-def _dns_match(pattern: str, host: str) -> bool:
-    """RFC 6125: exact match, or one wildcard as the whole left-most label matching one label."""
-    pattern, host = pattern.rstrip(".").lower(), host.rstrip(".").lower()
-    if pattern == host:
-        return True
-    if not pattern.startswith("*.") or "*" in pattern[2:]:
-        return False
-    head, _, rest = host.partition(".")
-    return bool(head) and rest == pattern[2:] and rest.count(".") >= 1
-
-
-def hostname_matches(cert: Any, host: str) -> bool:
-    """Does the certificate name `host` (DNS or IP SAN; CN only when there is no SAN, as OpenSSL does)?"""
-    c = load_any(cert)
-    try:
-        ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        ip = None
-    if c.san_present and not c.san_malformed:
-        if ip is not None:
-            return any(ipaddress.ip_address(a) == ip for a in c.ip_addresses)
-        try:
-            ascii_host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            ascii_host = host
-        return any(_dns_match(n, ascii_host) for n in c.dns_names)
-    cn = common_name(c.subject)
-    return ip is None and bool(cn) and _dns_match(cn, host)
-
-
-# OpenSSL X509_V_ERR_* codes we name (include/openssl/x509_vfy.h); others keep their number.
+# OpenSSL X509_V_ERR_* codes we name (include/openssl/x509_vfy.h); others keep OpenSSL's message.
 _EXPIRED, _NOT_YET_VALID = 10, 9
 _SELF_SIGNED_LEAF, _SELF_SIGNED_IN_CHAIN = 18, 19
 _NO_ISSUER = {2, 20, 21}
-_CODES = {
-    2: "unable to get issuer certificate", 7: "certificate signature failure", 9: "certificate is not yet valid",
-    10: "certificate has expired", 18: "self-signed certificate", 19: "self-signed certificate in chain",
-    20: "unable to get local issuer certificate", 21: "unable to verify the first certificate",
-    22: "certificate chain too long", 23: "certificate revoked", 24: "invalid CA certificate",
-    25: "path length constraint exceeded", 26: "unsupported certificate purpose", 28: "certificate rejected",
+HOSTNAME_CODES = {62, 64}  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+_CODES = {  # OpenSSL's X509_verify_cert_error_string() for the codes an "other" issue is likely to carry
+    7: "certificate signature failure", 22: "certificate chain too long", 23: "certificate revoked",
+    24: "invalid CA certificate", 25: "path length constraint exceeded", 26: "unsupported certificate purpose",
+    28: "certificate rejected", 47: "permitted subtree violation", 48: "excluded subtree violation",
 }
 
 
@@ -163,23 +204,24 @@ ISSUE_TEXT: dict[str, Text] = {
     "expired": t("certificate expired", "chứng chỉ đã hết hạn"),
     "not_yet_valid": t("certificate not yet valid", "chứng chỉ chưa đến ngày hiệu lực"),
     "self_signed": t("self-signed certificate", "chứng chỉ tự ký"),
-    "incomplete_chain": t("incomplete chain (intermediate CA not sent)", "chuỗi chứng chỉ thiếu (máy chủ không gửi CA trung gian)"),
+    "incomplete_chain": t("issuer missing (intermediate not sent, or untrusted root)",
+                          "thiếu CA cấp phát (máy chủ không gửi CA trung gian, hoặc CA gốc chưa được tin cậy)"),
     "unknown_issuer": t("issuer not trusted here", "tổ chức cấp phát không được tin cậy trên máy này"),
     "hostname_mismatch": t("certificate does not name the host", "chứng chỉ không đúng tên máy chủ"),
     "other": t("chain does not verify", "chuỗi chứng chỉ không hợp lệ"),
 }
 
 
-def classify(errors: Sequence[tuple[int, int, Any]], chain: Sequence[Any], host: str | None) -> list[VerifyIssue]:
-    """Turn OpenSSL verify errors `(depth, code, certificate or None)` plus our host-name check into named issues.
+def classify(errors: Sequence[tuple[int, int, x509.Certificate | None]], chain: Sequence[x509.Certificate],
+             host: str | None = None) -> list[VerifyIssue]:
+    """Turn OpenSSL verify errors `(depth, X509_V_ERR code, certificate or None)` into named issues.
 
     OpenSSL says "unable to get local issuer" both for a server that forgot its intermediate and
-    for a CA this machine does not trust; the presented chain tells them apart: only the leaf sent
-    (and not self-signed) means the server's chain is incomplete, a CA certificate sent whose issuer
-    is unknown means the issuer is not trusted here. Certificates are anything `facts` takes.
+    for a leaf issued straight by a root this machine does not trust; with only the leaf sent the
+    two cannot be told apart, so that case is `incomplete_chain` and its hint covers both. A CA
+    certificate sent whose issuer is unknown means the issuer is not trusted here. Host-name
+    errors (62, 64) come from OpenSSL's own check of `host`.
     """
-    chain = [load_any(c) for c in chain]
-    errors = [(depth, code, None if cert is None else load_any(cert)) for depth, code, cert in errors]
     issues: list[VerifyIssue] = []
     seen: set[tuple[str, int]] = set()
 
@@ -204,46 +246,24 @@ def classify(errors: Sequence[tuple[int, int, Any]], chain: Sequence[Any], host:
             issuer = name_str(cert.issuer) if cert is not None else "?"
             if len(chain) <= 1 and depth == 0 and cert is not None and cert.subject != cert.issuer:
                 add("incomplete_chain", depth, t("issuer {who} neither sent by the server nor trusted here",
-                                                 "máy chủ không gửi và máy này không có CA cấp phát {who}", who=issuer))
+                                                 "máy chủ không gửi và máy này không tin cậy CA cấp phát {who}", who=issuer))
             else:
                 add("unknown_issuer", depth, t("issuer {who} not trusted here",
                                                "CA cấp phát {who} không được tin cậy trên máy này", who=issuer))
+        elif code in HOSTNAME_CODES:
+            leaf = chain[0] if chain else cert
+            names = ", ".join(sans(leaf)) if leaf is not None else ""
+            if leaf is not None and not names:
+                names = "CN=" + common_name(leaf.subject)
+            add("hostname_mismatch", 0, t("{host} not in {names}", "{host} không có trong {names}",
+                                          host=host or "?", names=names or "?"))
         else:
-            what = _CODES.get(code, f"OpenSSL verify error {code}")
-            add("other", depth, t("{who}: {what}", "{who}: {what}", who=who, what=what))
-    if host and chain and not hostname_matches(chain[0], host):
-        names = ", ".join(_sans(chain[0])) or "CN=" + common_name(chain[0].subject)
-        add("hostname_mismatch", 0, t("{host} not in {names}", "{host} không có trong {names}", host=host, names=names))
+            add("other", depth, t("{who}: {what}", "{who}: {what}", who=who, what=_CODES.get(code, f"OpenSSL verify error {code}")))
     return sorted(issues, key=lambda i: (PRIORITY.index(i.key), i.depth))
 
 
-# What the technician should do, per issue key (plus "expiry" and "version" for the tls judge).
-HINTS: dict[str, Text] = {
-    "expired": t("Renew the certificate now and install it on the server together with its intermediate CA.",
-                 "Gia hạn chứng chỉ ngay và cài lên máy chủ kèm chứng chỉ CA trung gian."),
-    "not_yet_valid": t("The certificate starts in the future: check this machine's clock (`clock` check) and the server's.",
-                       "Chứng chỉ chưa đến ngày hiệu lực: kiểm tra đồng hồ máy này (kiểm tra `clock`) và của máy chủ."),
-    "self_signed": t("Install a certificate from a trusted CA, or trust this server's own certificate with `ca_file`.",
-                     "Cài chứng chỉ do CA tin cậy cấp, hoặc khai báo chứng chỉ riêng của máy chủ trong `ca_file`."),
-    "incomplete_chain": t("Configure the server to send the intermediate CA certificate with its own (full chain).",
-                          "Cấu hình máy chủ gửi kèm chứng chỉ CA trung gian (chuỗi đầy đủ)."),
-    "unknown_issuer": t("Trust the issuing root with `ca_file` (the Government CA root from rootca.gov.vn is not "
-                        "in the default stores), or install a certificate from a trusted CA.",
-                        "Khai báo CA gốc trong `ca_file` (CA gốc Chính phủ tại rootca.gov.vn không có sẵn trong kho "
-                        "mặc định), hoặc cài chứng chỉ do CA tin cậy cấp."),
-    "hostname_mismatch": t("Install the certificate issued for this host name, or set `server_name` when connecting by IP.",
-                           "Cài chứng chỉ cấp cho đúng tên máy chủ, hoặc đặt `server_name` khi kết nối bằng địa chỉ IP."),
-    "other": t("Inspect the chain with `openssl s_client -connect HOST:PORT -showcerts`.",
-               "Xem chuỗi chứng chỉ bằng `openssl s_client -connect HOST:PORT -showcerts`."),
-    "expiry": t("Renew the certificate and install it before it expires.",
-                "Gia hạn và cài chứng chỉ mới trước khi hết hạn."),
-    "version": t("Enable TLS 1.2 or 1.3 on the server; older versions are deprecated.",
-                 "Bật TLS 1.2 hoặc 1.3 trên máy chủ; các phiên bản cũ không còn an toàn."),
-}
-
-
 def tls_summary(what: str, issues: list[VerifyIssue], leaf_days: float, chain_days: float,
-             earliest: dict[str, Any], version: str, verified: bool) -> Text:
+                earliest: dict[str, Any], version: str, verified: bool) -> Text:
     """The tls kind's one-line summary: the deciding issue (if any) and the days left of the earliest certificate."""
     date = earliest["not_after"][:10]
     if chain_days <= 0:

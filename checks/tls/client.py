@@ -1,64 +1,75 @@
-"""The `tls` kind's handshake: Python's ssl over memory BIOs, keeping the presented chain when it does not verify.
+"""The `tls` kind's handshakes: pyOpenSSL for the presented chain and every verify error, OpenSSL's name check.
 
-One handshake with verification on, hostname check off (`_certinfo.classify` names host
-mismatches itself). When the chain verifies, the result is the presented chain, version and
-cipher. When it does not, OpenSSL aborts the handshake, but the certificates have been received:
-`get_unverified_chain()` still returns what the server presented and `get_verified_chain()` the
-part OpenSSL could build, so the facts and dates are reported all the same, and the negotiated
-version is read from the ServerHello that was already in hand. This replaced pyOpenSSL (and with
-it cryptography's 9 MiB in the daemon, bench/bench_daemon.py).
-
-Difference from a verify callback that records every error: OpenSSL gives only the first error.
-Dates are checked here for every certificate of the built chain, so "expired" and "not yet
-valid" are still named wherever they occur alongside another problem.
+Python 3.11's `ssl` gives a client only the leaf, and nothing at all when verification fails;
+pyOpenSSL's public `Connection.get_peer_cert_chain` gives the whole presented chain, and a verify
+callback that records each error and lets the handshake finish gives every problem with its depth
+(docs/decisions/tls-01-presented-chain.md). The host name is checked by OpenSSL through
+`ssl.SSLContext.check_hostname`, in a second, short handshake that trusts only the presented leaf,
+so the name verdict does not depend on the chain. Both run over memory BIOs on asyncio sockets or
+streams, so STARTTLS and the timeout work the same as for plain TLS.
 """
 
 from __future__ import annotations
 
-import _ssl
 import contextlib
 import dataclasses
 import os
 import re
 import ssl
-import time
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
-from dxagent.checks.tls.x509 import Cert, load_der
+from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
 
-__all__ = ["Handshake", "context", "handshake", "server_hello", "place_error", "ssl_error_text", "system_trust",
-           "trust_stamp"]
+__all__ = ["Handshake", "HandshakeError", "UnreadableCertificate", "context", "openssl_context", "handshake", "check_name", "known_name",
+           "remember_name", "ssl_error_text", "system_trust", "trust_stamp"]
 
-# OpenSSL X509_V_ERR_* codes placed on the chain (include/openssl/x509_vfy.h).
-_NOT_YET_VALID, _EXPIRED, _SELF_SIGNED_LEAF, _SELF_SIGNED_IN_CHAIN = 9, 10, 18, 19
-_AT_CHAIN_END = {2, 19, 20, 21}  # the issuer of the last certificate OpenSSL could place is missing
-_VERSIONS = {0x0300: "SSLv3", 0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
-_HELLO_BYTES = 16384  # the ServerHello is in the first record(s); keep no more than this of the server's bytes
 _CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], ssl.SSLContext] = {}
+_OPENSSL_CONTEXTS: dict[tuple[str | None, float, tuple[float, float]], SSL.Context] = {}
 _HASHED = re.compile(r"^[0-9a-f]{8}\.\d+$")
+# OpenSSL's name verdicts per (leaf fingerprint, name): a pure function of the two, so a leaf seen again
+# (every run of a check, for months) needs no second handshake. Bounded; the oldest go first.
+_NAME_VERDICTS: dict[tuple[bytes, str], tuple[int, str] | None] = {}
+_NAME_VERDICTS_MAX = 256
+_LEGACY_CIPHERS = "ALL:!aNULL:!eNULL:@SECLEVEL=0"
+_OP_LEGACY_SERVER_CONNECT = getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)  # SSL_OP_LEGACY_SERVER_CONNECT, named in 3.12+
+
+_SHA256 = SHA256()
+Recv = Callable[[], Awaitable[bytes]]
+Send = Callable[[bytes], Awaitable[None]]
+
+
+class HandshakeError(Exception):
+    """The TLS handshake failed (not verification: no common version or cipher, not TLS at all); OpenSSL's reason."""
+
+
+class UnreadableCertificate(HandshakeError):
+    """The handshake completed but a presented certificate cannot be parsed by cryptography."""
 
 
 @dataclasses.dataclass
 class Handshake:
     """What one handshake showed: presented chain, OpenSSL verify errors, version and cipher."""
 
-    chain: list[Cert]  # leaf first, as presented
-    errors: list[tuple[int, int, Cert | None]]  # (depth, OpenSSL X509_V_ERR code, certificate if known)
+    chain: list[x509.Certificate]  # leaf first, as presented
+    errors: list[tuple[int, int, x509.Certificate | None]]  # (depth, OpenSSL X509_V_ERR code, certificate)
     version: str
     cipher: str
     cipher_bits: int | None
 
 
 def system_trust() -> dict[str, str]:
-    """`capath=` for the system trust store when it can be read lazily; {} means load_default_certs().
+    """`capath=` for the system trust store when it can be read lazily; {} means load the default bundle.
 
-    load_default_certs() parses the whole bundle (about 140 roots, 0.8 MiB per context) although a
-    verification needs one or two of them. Debian's /etc/ssl/certs also holds the roots under their
-    subject hashes (update-ca-certificates keeps both), where OpenSSL looks up only the roots a chain
-    names, on demand. Without such a folder, or with SSL_CERT_FILE naming another bundle than the
-    system's, the bundle is loaded as before.
+    Loading the bundle parses about 140 roots (0.8 MiB per context) although a verification needs
+    one or two. Debian's /etc/ssl/certs also holds the roots under their subject hashes
+    (update-ca-certificates keeps both), where OpenSSL looks up only the roots a chain names, on
+    demand. Without such a folder, or with SSL_CERT_FILE naming another bundle, the bundle is loaded.
     """
     paths = ssl.get_default_verify_paths()
     capath = paths.capath
@@ -81,24 +92,40 @@ def trust_stamp() -> tuple[float, float]:
                  for p in (paths.cafile, paths.capath))
 
 
-def context(ca_file: Path | None) -> ssl.SSLContext:
-    """A verifying client context that still talks to old servers (TLS 1.0, any cipher, legacy renegotiation).
-
-    Cached per ca_file and the mtimes of it and the system store, so every tls check with the same
-    trust shares one; the system roots are read lazily where possible (`system_trust`).
-    """
-    key = (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0, trust_stamp())
-    ctx = _CONTEXTS.get(key)
-    if ctx is not None:
-        return ctx
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_REQUIRED
+def _legacy(ctx: ssl.SSLContext) -> ssl.SSLContext:
+    """Let a verifying client still talk to old servers (TLS 1.0, any cipher, legacy renegotiation)."""
     with warnings.catch_warnings():  # deliberately: the point is to see (and warn about) TLS 1.0 servers
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version = ssl.TLSVersion.TLSv1
-    ctx.set_ciphers("ALL:!aNULL:!eNULL:@SECLEVEL=0")
-    ctx.options |= getattr(ssl, "OP_LEGACY_SERVER_CONNECT", 0x4)  # named in Python 3.12+
+    ctx.set_ciphers(_LEGACY_CIPHERS)
+    ctx.options |= _OP_LEGACY_SERVER_CONNECT
+    return ctx
+
+
+def _key(ca_file: Path | None) -> tuple[str | None, float, tuple[float, float]]:
+    return (str(ca_file) if ca_file else None, ca_file.stat().st_mtime if ca_file else 0.0, trust_stamp())
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    if len(cache) >= 16:  # stale entries (an updated ca_file or system store) go first
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+    return value
+
+
+def context(ca_file: Path | None) -> ssl.SSLContext:
+    """A verifying `ssl` client context (system store plus `ca_file`) that still talks to old servers.
+
+    Cached per ca_file and the mtimes of it and the system store, so every check with the same
+    trust shares one; the system roots are read lazily where possible (`system_trust`).
+    """
+    key = _key(ca_file)
+    ctx = _CONTEXTS.get(key)
+    if ctx is not None:
+        return ctx
+    ctx = _legacy(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_REQUIRED
     trust = system_trust()
     if trust:
         ctx.load_verify_locations(**trust)
@@ -106,76 +133,60 @@ def context(ca_file: Path | None) -> ssl.SSLContext:
         ctx.load_default_certs()
     if ca_file is not None:
         ctx.load_verify_locations(str(ca_file))
-    if len(_CONTEXTS) >= 16:  # stale entries (an updated ca_file or system store) go first
-        _CONTEXTS.pop(next(iter(_CONTEXTS)))
-    _CONTEXTS[key] = ctx
-    return ctx
+    return _remember(_CONTEXTS, key, ctx)
 
 
-def server_hello(data: bytes) -> tuple[str, int] | None:
-    """(TLS version, cipher suite number) a ServerHello selects (supported_versions for 1.3), from the server's first bytes."""
-    hs = bytearray()
-    pos = 0
-    while pos + 5 <= len(data):
-        if data[pos] != 22:  # not a handshake record (an alert, say): no ServerHello to read
-            break
-        length = int.from_bytes(data[pos + 3:pos + 5], "big")
-        hs += data[pos + 5:pos + 5 + length]
-        pos += 5 + length
-        if len(hs) >= 4 and len(hs) >= 4 + int.from_bytes(hs[1:4], "big"):
-            break
-    if len(hs) < 4 or hs[0] != 2:
-        return None
-    body = bytes(hs[4:4 + int.from_bytes(hs[1:4], "big")])
-    if len(body) < 38 or len(body) < 38 + body[34]:
-        return None
-    version = int.from_bytes(body[0:2], "big")
-    p = 35 + body[34]  # version, random, session id
-    suite = int.from_bytes(body[p:p + 2], "big")
-    p += 3  # cipher suite, compression method
-    if p + 2 <= len(body):
-        end = min(len(body), p + 2 + int.from_bytes(body[p:p + 2], "big"))
-        p += 2
-        while p + 4 <= end:
-            ext, size = int.from_bytes(body[p:p + 2], "big"), int.from_bytes(body[p + 2:p + 4], "big")
-            if ext == 43 and size == 2 and p + 6 <= end:  # supported_versions
-                version = int.from_bytes(body[p + 4:p + 6], "big")
-                break
-            p += 4 + size
-    return (_VERSIONS[version], suite) if version in _VERSIONS else None
+def _record(conn: SSL.Connection, cert: Any, code: int, depth: int, ok: int) -> bool:
+    """pyOpenSSL verify callback: note every error with its certificate, and let the handshake go on."""
+    if not ok:
+        try:
+            parsed = cert.to_cryptography()
+        except ValueError:  # OpenSSL took it, cryptography's stricter parser does not: the error still counts
+            parsed = None
+        conn.get_app_data().append((depth, code, parsed))
+    return True
 
 
-def _cipher(ctx: ssl.SSLContext, suite: int) -> tuple[str, int | None]:
-    """OpenSSL's name and strength of a cipher suite number (TLS 1.2 names it only once the handshake ends)."""
-    for c in ctx.get_ciphers():
-        if c["id"] & 0xFFFF == suite:
-            return str(c["name"]), c.get("strength_bits")
-    return f"0x{suite:04X}", None
+def openssl_context(ca_file: Path | None) -> SSL.Context:
+    """The pyOpenSSL client context of the tls kind: same trust and legacy reach as `context`.
 
-
-def place_error(code: int, built: list[Cert], presented: list[Cert], now: float) -> list[tuple[int, int, Cert | None]]:
-    """OpenSSL's one verify error, placed on the chain, plus the date problems of every certificate of it.
-
-    `built` is the chain OpenSSL assembled before it stopped (presented certificates and trust
-    anchors from the store); the first error's depth follows from how far it got.
+    The system store is named by the paths of Python's own OpenSSL (`ssl.get_default_verify_paths`),
+    since the OpenSSL inside cryptography's wheel has other built-in defaults. ValueError when
+    `ca_file` cannot be used.
     """
-    path = built or presented[:1]
-    errors: list[tuple[int, int, Cert | None]] = []
-    for depth, cert in enumerate(path):
-        if cert.not_after < now:
-            errors.append((depth, _EXPIRED, cert))
-        elif cert.not_before > now:
-            errors.append((depth, _NOT_YET_VALID, cert))
-    if code in (_EXPIRED, _NOT_YET_VALID):
-        if not any(c == code for _, c, _ in errors):
-            errors.append((0, code, path[0] if len(path) == 1 else None))
-    elif code == _SELF_SIGNED_LEAF:
-        errors.append((0, code, path[0] if path else None))
-    elif code in _AT_CHAIN_END and path:
-        errors.append((len(path) - 1, code, path[-1]))
-    else:  # a purpose, constraint or signature problem: OpenSSL does not say where
-        errors.append((0, code, path[0] if len(path) == 1 else None))
-    return errors
+    key = _key(ca_file)
+    ctx = _OPENSSL_CONTEXTS.get(key)
+    if ctx is not None:
+        return ctx
+    ctx = SSL.Context(SSL.TLS_CLIENT_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_VERSION)
+    ctx.set_cipher_list(_LEGACY_CIPHERS.encode())
+    ctx.set_options(_OP_LEGACY_SERVER_CONNECT)
+    ctx.set_verify(SSL.VERIFY_PEER, _record)
+    trust = system_trust()
+    paths = ssl.get_default_verify_paths()
+    try:
+        if trust:
+            ctx.load_verify_locations(None, trust["capath"])
+        elif paths.cafile or paths.capath:
+            ctx.load_verify_locations(paths.cafile, paths.capath)
+    except SSL.Error:
+        pass  # an unreadable system store: verification names the issuer as not trusted
+    if ca_file is not None:
+        try:
+            ctx.load_verify_locations(str(ca_file))
+        except SSL.Error as exc:
+            raise ValueError(openssl_error_text(exc) or "no CA certificate found") from None
+    return _remember(_OPENSSL_CONTEXTS, key, ctx)
+
+
+def openssl_error_text(exc: BaseException) -> str:
+    """OpenSSL's reasons from a pyOpenSSL error (a list of (library, function, reason) tuples)."""
+    if isinstance(exc, SSL.SysCallError):
+        return "connection closed during the TLS handshake"
+    if exc.args and isinstance(exc.args[0], list):
+        return "; ".join(str(e[-1]) for e in exc.args[0] if e) or type(exc).__name__
+    return str(exc) or type(exc).__name__
 
 
 def ssl_error_text(exc: BaseException) -> str:
@@ -185,61 +196,104 @@ def ssl_error_text(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _chain(obj: ssl.SSLObject, name: str, parsed: dict[bytes, Cert] | None = None) -> list[Cert]:
-    """The chain as Certs; `parsed` (DER → Cert, this handshake's only) spares parsing a certificate twice."""
-    method = getattr(obj, name, None) or getattr(obj._sslobj, name)  # type: ignore[attr-defined]  # public in 3.13
-    out = []
-    for c in method() or []:
-        der = c.public_bytes(_ssl.ENCODING_DER)
-        cert = parsed.get(der) if parsed is not None else None
-        if cert is None:
-            cert = load_der(der)
-            if parsed is not None:
-                parsed[der] = cert
-        out.append(cert)
-    return out
-
-
-async def handshake(recv: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]], sni: str | None,
-                    ctx: ssl.SSLContext) -> Handshake:
-    """Run a TLS client handshake over `recv`/`send` (socket or streams); ssl.SSLError (not verification) and OSError propagate."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=sni)
-    hello = bytearray()
-    failed: ssl.SSLCertVerificationError | None = None
+async def handshake(recv: Recv, send: Send, sni: str | None, ctx: SSL.Context) -> Handshake:
+    """Run a TLS client handshake over `recv`/`send`; HandshakeError and OSError propagate, verify errors do not."""
+    errors: list[tuple[int, int, x509.Certificate | None]] = []
+    conn = SSL.Connection(ctx, None)
+    conn.set_app_data(errors)
+    conn.set_connect_state()
+    if sni:
+        conn.set_tlsext_host_name(sni.encode("idna"))
 
     async def flush() -> None:
-        data = outgoing.read()
-        if data:
-            await send(data)
+        out = b""
+        with contextlib.suppress(SSL.WantReadError):
+            while True:
+                out += conn.bio_read(65536)
+        if out:
+            await send(out)
 
+    while True:
+        try:
+            conn.do_handshake()
+            break
+        except SSL.WantReadError:
+            await flush()
+            data = await recv()
+            if not data:
+                raise ConnectionResetError("server closed the connection during the TLS handshake") from None
+            conn.bio_write(data)
+        except SSL.Error as exc:
+            with contextlib.suppress(OSError):
+                await flush()  # the alert that tells the server why we stopped
+            raise HandshakeError(openssl_error_text(exc)) from None
+    try:
+        chain = conn.get_peer_cert_chain(as_cryptography=True) or []
+    except ValueError as exc:
+        raise UnreadableCertificate(f"the server presented a certificate that cannot be parsed: {exc}") from None
+    with contextlib.suppress(SSL.Error):  # a polite close_notify; the server's answer is not awaited
+        conn.shutdown()
+    with contextlib.suppress(OSError):
+        await flush()
+    return Handshake(list(chain), errors, conn.get_protocol_version_name(), conn.get_cipher_name() or "",
+                     conn.get_cipher_bits())
+
+
+def known_name(leaf: x509.Certificate, name: str) -> tuple[bool, tuple[int, str] | None]:
+    """(known, verdict) of an earlier `check_name` of this leaf and name."""
+    key = (leaf.fingerprint(_SHA256), name.lower())
+    if key in _NAME_VERDICTS:
+        return True, _NAME_VERDICTS[key]
+    return False, None
+
+
+def remember_name(leaf: x509.Certificate, name: str, verdict: tuple[int, str] | None) -> None:
+    """Keep a decided verdict of `check_name` for this leaf and name."""
+    if len(_NAME_VERDICTS) >= _NAME_VERDICTS_MAX:
+        _NAME_VERDICTS.pop(next(iter(_NAME_VERDICTS)))
+    _NAME_VERDICTS[(leaf.fingerprint(_SHA256), name.lower())] = verdict
+
+
+def _name_context(leaf: x509.Certificate) -> ssl.SSLContext:
+    """An `ssl` context whose only trust anchor is `leaf`: OpenSSL then judges the host name alone."""
+    ctx = _legacy(ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT))
+    ctx.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    ctx.load_verify_locations(cadata=leaf.public_bytes(Encoding.DER))
+    return ctx
+
+
+async def check_name(recv: Recv, send: Send, name: str, leaf: x509.Certificate) -> tuple[int, str] | None:
+    """OpenSSL's host-name check (`check_hostname`) of `name` against the server's leaf, over a new connection.
+
+    Returns (X509_V_ERR code, OpenSSL's message) when the name does not match, None when it does.
+    ValueError when the check could not decide (the leaf is outside its dates, or the server
+    presented another certificate this time); ssl.SSLError and OSError propagate.
+    """
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = _name_context(leaf).wrap_bio(incoming, outgoing, server_hostname=name)
+    verdict: tuple[int, str] | None = None
     while True:
         try:
             obj.do_handshake()
             break
         except ssl.SSLWantReadError:
-            await flush()
+            out = outgoing.read()
+            if out:
+                await send(out)
             data = await recv()
             if not data:
                 raise ConnectionResetError("server closed the connection during the TLS handshake") from None
-            if len(hello) < _HELLO_BYTES:
-                hello += data[:_HELLO_BYTES - len(hello)]
             incoming.write(data)
         except ssl.SSLCertVerificationError as exc:
-            failed = exc
+            if exc.verify_code not in (62, 64):  # X509_V_ERR_HOSTNAME_MISMATCH, X509_V_ERR_IP_ADDRESS_MISMATCH
+                raise ValueError(exc.verify_message or str(exc)) from None
+            verdict = (exc.verify_code, exc.verify_message)
             break
-    parsed: dict[bytes, Cert] = {}
-    chain = _chain(obj, "get_unverified_chain", parsed)
-    name, _, bits = obj.cipher() or ("", "", None)
-    if failed is None:
-        version, errors = obj.version() or "", []
-        with contextlib.suppress(ssl.SSLError):  # a polite close_notify; the server's answer is not awaited
+    if verdict is None:
+        with contextlib.suppress(ssl.SSLError):
             obj.unwrap()
-    else:
-        version, suite = server_hello(bytes(hello)) or ("", 0)
-        if not name and suite:
-            name, bits = _cipher(ctx, suite)
-        errors = place_error(failed.verify_code, _chain(obj, "get_verified_chain", parsed), chain, time.time())
     with contextlib.suppress(OSError):
-        await flush()  # our Finished and close_notify, or the alert that says why we stopped
-    return Handshake(chain, errors, version, name, bits)
+        out = outgoing.read()
+        if out:
+            await send(out)
+    return verdict

@@ -153,6 +153,12 @@ async def test_signing_certificate_folder(gov: TestPKI, other: TestPKI, tmp_path
     assert (wrong.status, wrong.reason) == (Status.UNKNOWN, Reason.AUTH)
     assert sample(wrong, "certfile_read_success") == 0
     assert len(results) == 5
+    # hints name the file, the issuer and the limit crossed (issue #19)
+    assert str(folder / "b.pfx") in b.hint.en and str(folder / "b.pfx") in b.hint.vi
+    assert f"{GOV} Intermediate CA" in b.hint.en and "limit 30" in b.hint.en and "ngưỡng 30" in b.hint.vi
+    assert str(folder / "c.p12") in c.hint.en and "expired on" in c.hint.en
+    assert str(folder / "otherpass.p12") in wrong.hint.en and "`password: {env: NAME}`" in wrong.hint.en
+    assert str(folder / "broken.p12") in r[str(folder / "broken.p12")].hint.en
     for res in results:
         assert PW.decode() not in repr(res.to_dict()) and PW.decode() not in repr(res)  # the password never leaks
 
@@ -181,6 +187,8 @@ async def test_der_file_and_missing_and_unmatched(gov: TestPKI, tmp_path: Path) 
     unmatched = r[str(tmp_path / "nothing/*.p12")]
     assert (unmatched.status, unmatched.reason) == (Status.WARN, Reason.CONFIG)
     assert "no file matches" in unmatched.summary.en and "không có tệp nào khớp" in unmatched.summary.vi
+    assert str(tmp_path / "nothing") in unmatched.hint.en and "*.p12" in unmatched.hint.vi
+    assert str(tmp_path / "missing.pem") in r[str(tmp_path / "missing.pem")].hint.en
 
 
 async def test_not_yet_valid_file(gov: TestPKI, tmp_path: Path) -> None:
@@ -188,6 +196,7 @@ async def test_not_yet_valid_file(gov: TestPKI, tmp_path: Path) -> None:
     results = await run(tmp_path, str(leaf.cert))
     assert (results[0].status, results[0].reason) == (Status.CRIT, Reason.CONTENT)
     assert "not valid before" in results[0].summary.en
+    assert str(leaf.cert) in results[0].hint.en and "`clock`" in results[0].hint.en
 
 
 PERMISSION_SCRIPT = """

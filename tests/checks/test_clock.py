@@ -146,20 +146,23 @@ def free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def chronyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def _chronyd(work: Path, access: str) -> tuple[Proc, int]:
     """A real chronyd serving NTP on 127.0.0.1 from its local clock (-x: never touches the system clock)."""
     binary = shutil.which("chronyd") or ("/usr/sbin/chronyd" if Path("/usr/sbin/chronyd").exists() else None)
     if binary is None:
         pytest.skip("chronyd is not installed (apt-get install chrony)")
-    work = tmp_path_factory.mktemp("chrony")
     port = free_udp_port()
     conf = work / "chrony.conf"
     conf.write_text(
-        f"port {port}\nbindaddress 127.0.0.1\nallow 127.0.0.1\nlocal stratum 8\ncmdport 0\nbindcmdaddress /\n"
+        f"port {port}\nbindaddress 127.0.0.1\n{access}\nlocal stratum 8\ncmdport 0\nbindcmdaddress /\n"
         f"pidfile {work}/chronyd.pid\ndriftfile {work}/drift\nuser {getpass.getuser()}\n"
     )
-    proc = Proc([binary, "-f", str(conf), "-x", "-d"])
+    return Proc([binary, "-f", str(conf), "-x", "-d"]), port
+
+
+@pytest.fixture(scope="module")
+def chronyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    proc, port = _chronyd(tmp_path_factory.mktemp("chrony"), "allow 127.0.0.1")
     try:
         deadline = time.monotonic() + 10
         while True:
@@ -169,6 +172,26 @@ def chronyd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except clock.SntpError:
                 if proc.proc.poll() is not None or time.monotonic() > deadline:
                     pytest.fail("chronyd did not serve NTP: " + "\n".join(proc.log()[-10:]))
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.stop(5)
+
+
+@pytest.fixture(scope="module")
+def chronyd_denying(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """chronyd on a custom port that does not answer this machine: it serves another network and drops our requests."""
+    proc, port = _chronyd(tmp_path_factory.mktemp("chrony-deny"), "allow 10.203.0.0/16\ndeny 127.0.0.1")
+    try:
+        deadline = time.monotonic() + 10
+        while True:  # up once it holds the port (so no ICMP unreachable comes back: silence, as from a firewall)
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    break
+            if proc.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("chronyd did not start: " + "\n".join(proc.log()[-10:]))
+            time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
         proc.stop(5)
@@ -203,7 +226,22 @@ async def test_all_servers_unreachable_is_crit_connect() -> None:
     r = await run(f"127.0.0.1:{free_udp_port()}", f"127.0.0.1:{free_udp_port()}")
     assert (r.status, r.reason) == (Status.CRIT, Reason.CONNECT)
     assert time.monotonic() - t0 < 1.5  # port unreachable comes back at once; no waiting for the timeout
-    assert "UDP port 123" in r.hint.en and sample(r, "clock_servers_answered") == 0
+    assert sample(r, "clock_servers_answered") == 0
+    for server in r.target.split(","):  # each server as host:port, not "UDP port 123"
+        assert server in r.hint.en and server in r.hint.vi
+    assert "port 123" not in r.hint.en and "Nothing listens" in r.hint.en and "`servers`" in r.hint.en
+
+
+async def test_ntp_server_on_a_custom_port_that_does_not_answer(chronyd_denying: str) -> None:
+    """Issue #19: the hint names the host and the port actually used, not UDP 123."""
+    port = chronyd_denying.rsplit(":", 1)[1]
+    assert port != "123"
+    r = await run(chronyd_denying, timeout=1.0)
+    assert (r.status, r.reason) == (Status.CRIT, Reason.TIMEOUT)
+    assert r.details["servers"][0]["reason"] == "timeout" and f"port {port}" in r.details["servers"][0]["error"]
+    for text in (r.hint.en, r.hint.vi):
+        assert chronyd_denying in text and f"UDP {port}" in text.replace("UDP port", "UDP").replace("cổng UDP", "UDP") and "123" not in text.replace(chronyd_denying, "").replace(port, "")
+    assert "allows this machine" in r.hint.en and "1 s" in r.hint.en
 
 
 @contextlib.asynccontextmanager
@@ -239,6 +277,9 @@ async def test_shifted_server_clock(shift: float, status: Status, word: str) -> 
     assert sample(r, "clock_offset_seconds") == pytest.approx(shift, abs=0.05)
     assert f"local clock {word} by {abs(shift):.1f}" in r.summary.en
     assert (r.hint is None) == (status == Status.OK)
+    if r.hint is not None:  # the offset and the limit crossed
+        assert f"{abs(shift):.1f}" in r.hint.en and ("limit 1 s" if status == Status.CRIT else "limit 0.5 s") in r.hint.en
+        assert "ngưỡng" in r.hint.vi
 
 
 async def test_median_ignores_one_wrong_server(chronyd: str) -> None:

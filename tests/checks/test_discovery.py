@@ -113,6 +113,9 @@ def test_present_missing_unregistered_and_coverage(site: dict[str, Any]) -> None
     assert result.status == Status.WARN and result.reason == Reason.THRESHOLD
     assert result.summary.en.startswith("5 present, 1 missing, 1 unregistered; workstation coverage 75% (3/4)")
     assert "1 dòng lỗi" in result.summary.vi and result.hint is not None
+    register = str(site["tmp"] / "register.csv")
+    for text in (result.hint.en, result.hint.vi):  # the devices concerned, the figures and the file to fix
+        assert "PC-03" in text and "75% (3/4" in text and f"{register}:8" in text  # unregistered: off by default
 
     by_ip = {d["ip"]: d for d in det["devices"] if d["ip"]}
     a, b, c, d = (by_ip[site[k].v4] for k in "abcd")

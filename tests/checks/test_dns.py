@@ -62,11 +62,13 @@ def test_system_resolver_expectation() -> None:
     assert r.status == Status.OK
     r = run(name="localhost", record_type="A", expect=["10.0.0.1"])
     assert r.status == Status.CRIT and r.reason == Reason.CONTENT
+    assert "not 10.0.0.1" in r.hint.en and "127.0.0.1" in r.hint.en and "localhost" in r.hint.vi
 
 
 def test_system_resolver_failure() -> None:
     r = run(name="nothing.invalid")
-    assert r.status == Status.CRIT and r.reason == Reason.DNS and r.hint is not None
+    assert r.status == Status.CRIT and r.reason == Reason.DNS
+    assert "nothing.invalid" in r.hint.en and "nothing.invalid" in r.hint.vi and "/etc/resolv.conf" in r.hint.en
 
 
 def test_server_query_a_and_expect(responder: int) -> None:
@@ -82,12 +84,14 @@ def test_server_query_mx(responder: int) -> None:
 def test_server_nxdomain(responder: int) -> None:
     r = run(name="nope.test", server=f"127.0.0.1:{responder}", record_type="A")
     assert r.status == Status.CRIT and r.reason == Reason.DNS and r.details["rcode"] == "NXDOMAIN"
+    assert f"127.0.0.1:{responder} says nope.test does not exist (NXDOMAIN)" in r.hint.en
 
 
 def test_server_silent_times_out(responder: int) -> None:
     r = run(name="slow.test", server=f"127.0.0.1:{responder}", record_type="A", timeout="1s")
     assert r.status == Status.CRIT and r.reason == Reason.TIMEOUT
     assert r.duration < 1.5
+    assert f"127.0.0.1 port {responder}" in r.hint.en and f"cổng {responder}" in r.hint.vi  # not "53"
 
 
 def test_split_server() -> None:

@@ -136,7 +136,23 @@ def test_expected_up_interface_going_down(lan: tuple[netns.NetLab, netns.Lan]) -
     assert (r.status, r.reason, _samples(r)["interface_up"]) == (Status.CRIT, Reason.DOWN, 0)
     assert r.details["admin_up"] is True    # still enabled here: the link is what is down
     assert r.hint is not None and "cable" in r.hint.en and "cáp" in r.hint.vi
+    assert f"{host.veth} has no link" in r.hint.en and host.veth in r.hint.vi
     lab.set_link(host, up=True)
+
+
+def test_hints_name_the_interface_the_value_and_the_limit() -> None:
+    cfg = ifs.Config.model_validate({"id": "i", "include": ["eth0"], "min_speed_mbps": 1000})
+    info = {"flags": "up,broadcast", "duplex": "half", "speed": 100}
+    status, reason, crossed = ifs.judge(cfg, "eth0", True, 100, {})
+    hint = ifs._hint(cfg, "eth0", info, status, reason, crossed, {})
+    assert "eth0 negotiated 100 Mbps, below `min_speed_mbps` 1000" in hint.en and "100 Mbps" in hint.vi
+    ratio = {"error:receive": 0.05, "error:transmit": 0.0}
+    status, reason, crossed = ifs.judge(cfg, "eth0", True, 1000, ratio)
+    hint = ifs._hint(cfg, "eth0", info, status, reason, crossed, ratio)
+    limit = cfg.thresholds.errors.crit if status == Status.CRIT else cfg.thresholds.errors.warn
+    assert f"eth0: receive errors 5.000% (limit {limit:.3%})" in hint.en and "(half)" in hint.en
+    down = ifs._hint(cfg, "eth0", {**info, "flags": "broadcast"}, Status.CRIT, Reason.DOWN, ["down"], {})
+    assert "`ip link set eth0 up`" in down.en
 
 
 def test_rates_after_traffic_between_two_runs(lan: tuple[netns.NetLab, netns.Lan]) -> None:

@@ -53,6 +53,11 @@ def test_conformance(over: dict[str, Any], facts_failing: list[str], status: Sta
     assert [f["fact"] for f in failures] == facts_failing
     assert inventory.judge(failures)[0] == status
     assert all(f["vi"] and f["en"] for f in failures)
+    if failures:  # one action per failing fact, with this host's values
+        hint = inventory.advice(failures, _facts(**over), baseline)
+        value = {"memory": "4 GiB", "disk": (over.get("disks") or [{}])[0].get("mount", ""),
+                 "os": (over.get("os") or {}).get("pretty", ""), "antimalware": "Defender"}[failures[0]["fact"]]
+        assert value in hint.en and value in hint.vi and hint.en != hint.vi
 
 
 def test_os_policy_from_config() -> None:

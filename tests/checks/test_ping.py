@@ -182,6 +182,8 @@ def test_loss_matches_nft_counter_exactly(lab: netns.NetLab, lan: netns.Lan) -> 
     assert abs(dropped - count * p) <= 4 * sigma
     assert r.status == (Status.CRIT if s["ping_loss_ratio"] > 0.2 else Status.WARN)
     assert r.reason == Reason.THRESHOLD and r.details["loss_ratio"] == s["ping_loss_ratio"]
+    limit = "limit 20%" if r.status == Status.CRIT else "limit 1%"  # the value and the limit it crossed
+    assert f"To {lossy.v4}: loss {s['ping_loss_ratio'] * 100:.4g}% ({limit})" in r.hint.en and "ngưỡng" in r.hint.vi
     assert s["ping_rtt_seconds{min}"] <= s["ping_rtt_seconds{avg}"] <= s["ping_rtt_seconds{max}"] < 0.5
     assert s["ping_jitter_seconds"] >= 0
 
@@ -195,6 +197,7 @@ def test_absent_address_is_down_and_many_targets_run_concurrently(lab: netns.Net
     assert (absent.status, absent.reason) == (Status.CRIT, Reason.DOWN)
     assert _samples(absent)["ping_loss_ratio"] == 1.0 and _samples(absent)["ping_packets_sent"] == 20
     assert "no reply" in absent.summary.en and "không có phản hồi" in absent.summary.vi
+    assert f"{lan.absent_v4()} did not answer 20 requests" in absent.hint.en or "A router answered" in absent.hint.en
     for r in (v4, v6, gw):
         assert r.status == Status.OK, r.summary
         assert _samples(r)["ping_packets_received"] == 20

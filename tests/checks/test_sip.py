@@ -22,8 +22,7 @@ from dxagent.checks import sip
 from dxagent.config import ConfigError, load_text
 from dxagent.limits import TimeLimit
 from dxagent.model import Reason, Result, Status
-from dxagent.probe import ProbeContext
-from dxagent.runner import probe_budget
+from dxagent.probe import ProbeContext, probe_budget
 
 
 @dataclass
@@ -175,6 +174,7 @@ async def test_503_warns_and_proxy_408_is_critical() -> None:
     async with sip_server(Responder(code=503)) as r:
         [res] = await _probe(_cfg(r.port, transports=["tcp"]))
     assert (res.status, res.reason) == (Status.WARN, Reason.STATUS) and res.hint is not None
+    assert f"127.0.0.1:{r.port} is alive but answers 503" in res.hint.en and "503" in res.hint.vi
     async with sip_server(Responder(code=408)) as r:
         [res] = await _probe(_cfg(r.port))
     assert (res.status, res.reason) == (Status.CRIT, Reason.TIMEOUT)
@@ -199,6 +199,7 @@ async def test_silent_server_times_out_within_budget() -> None:
         results = await _probe(cfg)
         elapsed = time.monotonic() - t0
     assert [(x.status, x.reason) for x in results] == [(Status.CRIT, Reason.TIMEOUT)] * 2
+    assert f"UDP port {r.port}" in results[0].hint.en and f"TCP port {r.port}" in results[1].hint.en
     assert elapsed < 1.5 + 0.5
     assert results[0].details["sent"] >= 2   # T1 retransmissions happened meanwhile
 
@@ -207,6 +208,7 @@ async def test_slow_answer_crosses_threshold() -> None:
     async with sip_server(Responder(delay=0.3)) as r:
         [res] = await _probe(_cfg(r.port, thresholds={"warn": 0.1}))
     assert (res.status, res.reason) == (Status.WARN, Reason.THRESHOLD)
+    assert "(limit 100 ms)" in res.hint.en and "(ngưỡng 100 ms)" in res.hint.vi
 
 
 async def test_closed_ports_and_non_sip() -> None:
@@ -216,6 +218,7 @@ async def test_closed_ports_and_non_sip() -> None:
         udp, tcp = await _probe(_cfg(port, transports=["udp", "tcp"], timeout="2s"))
     assert (udp.status, udp.reason) == (Status.CRIT, Reason.CONNECT)
     assert (tcp.status, tcp.reason) == (Status.CRIT, Reason.CONNECT) and "refused" in tcp.summary.en
+    assert f"TCP port {port} of 127.0.0.1" in tcp.hint.en and f"cổng TCP {port}" in tcp.hint.vi
     async with sip_server(Responder(mode="garbage")) as r:
         [res] = await _probe(_cfg(r.port, transports=["tcp"], timeout="2s"))
     assert (res.status, res.reason) == (Status.CRIT, Reason.CONTENT)

@@ -6,7 +6,7 @@ import os
 import shutil
 
 from dxagent import aio
-from dxagent.checks.system import Config, collect, judge
+from dxagent.checks.system import Config, advice, collect, judge
 from dxagent.model import Reason, Status
 from dxagent.runner import Runner
 
@@ -50,6 +50,17 @@ def test_judge_levels() -> None:
     assert problems[0].en == "disk /var 96% full" and "bộ nhớ" in problems[1].vi
     status, _ = judge(c, fake_measure(load1=5.0))  # 2.5 per core
     assert status == Status.WARN
+
+
+def test_advice_names_each_value_its_limit_and_the_action() -> None:
+    c = cfg()
+    assert advice(c, fake_measure()) is None
+    hint = advice(c, fake_measure(filesystems=[{"mount": "/var", "used_ratio": 0.96}], mem_used_ratio=0.91))
+    assert hint is not None
+    assert hint.en.startswith("Free space on /var (96% full, limit 95%)") and "memory 91% used (limit 90%)" in hint.en
+    assert "/var (đầy 96%, ngưỡng 95%)" in hint.vi and "bộ nhớ dùng 91% (ngưỡng 90%)" in hint.vi
+    load = advice(c, fake_measure(load1=5.0))
+    assert load is not None and "Load 2.5 per core (limit 2)" in load.en and "`top`" in load.vi
 
 
 def test_judge_boundary_is_ok() -> None:

@@ -31,9 +31,11 @@ def test_open_port(tcp_listener: tuple[str, int]) -> None:
 
 
 def test_closed_port_is_refused() -> None:
-    r = run(host="127.0.0.1", port=free_port())
+    port = free_port()
+    r = run(host="127.0.0.1", port=port)
     assert r.status == Status.CRIT and r.reason == Reason.CONNECT
     assert "refused" in r.summary.en and "từ chối" in r.summary.vi
+    assert f"127.0.0.1 port {port}" in r.hint.en and f"127.0.0.1 cổng {port}" in r.hint.vi  # the values that failed
 
 
 def test_banner_expectation(tcp_listener: tuple[str, int]) -> None:
@@ -41,6 +43,7 @@ def test_banner_expectation(tcp_listener: tuple[str, int]) -> None:
     assert run(host=host, port=port, expect="^220 ").status == Status.OK
     r = run(host=host, port=port, expect="^SSH-2.0")
     assert r.status == Status.CRIT and r.reason == Reason.CONTENT and "220" in r.details["banner"]
+    assert f"Port {port} answered, but not with '^SSH-2.0'" in r.hint.en
 
 
 def test_silent_server_times_out_in_conversation() -> None:
@@ -59,6 +62,7 @@ def test_silent_server_times_out_in_conversation() -> None:
 def test_unresolvable_name() -> None:
     r = run(host="no-such-host.invalid", port=80)
     assert r.status == Status.CRIT and r.reason == Reason.DNS
+    assert "no-such-host.invalid" in r.hint.en and "no-such-host.invalid" in r.hint.vi
 
 
 def test_ipv6_loopback() -> None:

@@ -13,8 +13,7 @@ import pytest
 from dxagent.checks import throughput
 from dxagent.config import ConfigError, load_text
 from dxagent.model import Reason, Result, Status
-from dxagent.probe import ProbeContext
-from dxagent.runner import probe_budget
+from dxagent.probe import ProbeContext, probe_budget
 
 CHUNK = 64 * 1024
 

@@ -106,18 +106,6 @@ def test_fold_ignores_case_and_vietnamese_diacritics() -> None:
     assert ci.fold("Đà Nẵng") == "da nang"
 
 
-def test_hostname_matching(pki: TestPKI) -> None:
-    cert = pki.leaf(hosts=("portal.example.vn", "*.mail.example.vn", "10.0.0.5"), filename="names").certificate
-    assert ci.hostname_matches(cert, "portal.example.vn")
-    assert ci.hostname_matches(cert, "PORTAL.example.vn.")
-    assert ci.hostname_matches(cert, "smtp.mail.example.vn")
-    assert not ci.hostname_matches(cert, "a.b.mail.example.vn")  # a wildcard covers one label
-    assert not ci.hostname_matches(cert, "mail.example.vn")
-    assert ci.hostname_matches(cert, "10.0.0.5")
-    assert not ci.hostname_matches(cert, "10.0.0.6")
-    assert not ci.hostname_matches(cert, "example.vn")
-
-
 def test_classify_names_each_openssl_error(pki: TestPKI) -> None:
     leaf = pki.leaf(filename="cls").certificate
     inter = pki.intermediate
@@ -129,9 +117,12 @@ def test_classify_names_each_openssl_error(pki: TestPKI) -> None:
     assert keys([(1, 20, inter)], [leaf, inter]) == ["unknown_issuer"]
     assert keys([(2, 19, pki.root)], [leaf, inter, pki.root]) == ["unknown_issuer"]
     assert keys([(0, 26, leaf)], [leaf, inter]) == ["other"]
-    assert keys([], [leaf, inter], "wrong.example") == ["hostname_mismatch"]
-    assert keys([(0, 20, leaf), (0, 10, leaf)], [leaf], "wrong.example") == [
+    assert keys([], [leaf, inter], "wrong.example") == []  # the name is OpenSSL's verdict (62), not ours
+    assert keys([(0, 62, leaf)], [leaf, inter], "wrong.example") == ["hostname_mismatch"]
+    assert keys([(0, 62, leaf), (0, 20, leaf), (0, 10, leaf)], [leaf], "wrong.example") == [
         "expired", "incomplete_chain", "hostname_mismatch"]
+    mismatch = ci.classify([(0, 62, leaf)], [leaf, inter], "wrong.example")[0].detail
+    assert mismatch.en == "wrong.example not in DNS:localhost, IP:127.0.0.1"
     detail = ci.classify([(0, 20, leaf)], [leaf], None)[0].detail
     assert GOV in detail.en and GOV in detail.vi and detail.en != detail.vi
 
@@ -339,46 +330,6 @@ async def test_failed_verification_still_reports_version_and_every_date_problem(
     assert sample(r, "tls_handshake_success") == 1 and sample(r, "tls_verified") == 0
 
 
-def test_server_hello_parsing() -> None:
-    from dxagent.checks.tls.client import server_hello
-
-    def hello(version: bytes, ext: bytes = b"", split: int | None = None) -> bytes:
-        body = version + bytes(32) + b"\x20" + bytes(32) + b"\x13\x01" + b"\x00"
-        body += len(ext).to_bytes(2, "big") + ext if ext else b""
-        msg = b"\x02" + len(body).to_bytes(3, "big") + body
-        if split is None:
-            return b"\x16\x03\x03" + len(msg).to_bytes(2, "big") + msg
-        a, b = msg[:split], msg[split:]
-        return (b"\x16\x03\x03" + len(a).to_bytes(2, "big") + a + b"\x16\x03\x03" + len(b).to_bytes(2, "big") + b)
-
-    supported_13 = b"\x00\x2b\x00\x02\x03\x04"
-    assert server_hello(hello(b"\x03\x03", b"\xff\x01\x00\x01\x00" + supported_13)) == ("TLSv1.3", 0x1301)
-    assert server_hello(hello(b"\x03\x03", supported_13, split=20)) == ("TLSv1.3", 0x1301)  # over two records
-    assert server_hello(hello(b"\x03\x03")) == ("TLSv1.2", 0x1301)
-    assert server_hello(hello(b"\x03\x01")) == ("TLSv1", 0x1301)
-    assert server_hello(hello(b"\x7f\x7f")) is None
-    assert server_hello(b"\x15\x03\x03\x00\x02\x02\x28") is None  # an alert, no ServerHello
-    assert server_hello(b"") is None
-    assert server_hello(hello(b"\x03\x03")[:30]) is None
-
-
-def test_verify_error_placement(pki: TestPKI) -> None:
-    from dxagent.checks.tls.client import place_error
-    from dxagent.checks.tls.x509 import load_any
-
-    leaf = load_any(pki.leaf(filename="pl").certificate)
-    inter, root = load_any(pki.intermediate), load_any(pki.root)
-    old = load_any(pki.leaf(days_left=-1, filename="pl-old").certificate)
-    now = time.time()
-    assert place_error(20, [leaf], [leaf], now) == [(0, 20, leaf)]
-    assert place_error(20, [leaf, inter], [leaf, inter], now) == [(1, 20, inter)]
-    assert place_error(19, [leaf, inter, root], [leaf, inter, root], now) == [(2, 19, root)]
-    assert place_error(10, [old, inter, root], [old, inter], now) == [(0, 10, old)]
-    assert place_error(20, [old, inter], [old, inter], now) == [(0, 10, old), (1, 20, inter)]
-    assert place_error(26, [leaf, inter, root], [leaf, inter], now) == [(0, 26, None)]
-    assert place_error(10, [leaf, inter, root], [leaf, inter], now + 400 * 86400)[0][:2] == (0, 10)
-
-
 async def test_unusable_ca_file_is_a_config_result(pki: TestPKI, tmp_path: Path) -> None:
     bad = tmp_path / "not-a-ca.pem"
     bad.write_text("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
@@ -388,23 +339,17 @@ async def test_unusable_ca_file_is_a_config_result(pki: TestPKI, tmp_path: Path)
     assert "ca_file" in r.summary.en and "[SSL" not in r.summary.en and "_ssl.c" not in r.summary.en
 
 
-def test_tls_probe_loads_neither_cryptography_nor_pyopenssl(pki: TestPKI) -> None:
-    """The daemon's memory goal: a tls check reads certificates without cryptography (checks/tls/x509.py)."""
-    import subprocess
-    import sys
+def test_tls_kind_uses_public_apis_only() -> None:
+    """Issue #15: certificates through cryptography.x509, no private ssl attributes, no own host-name matcher."""
+    import dxagent.checks.tls as pkg
 
-    leaf = pki.leaf(filename="mods")
-    with serve_https(leaf) as srv:
-        code = (
-            "import asyncio, sys\n"
-            "from dxagent.checks import tls\nfrom dxagent.probe import ProbeContext\n"
-            f"cfg = tls.Config(id='t', host='127.0.0.1', port={srv.port}, server_name='localhost', ca_file={str(pki.root_pem)!r})\n"
-            "r = asyncio.run(tls.probe(cfg, ProbeContext('t', 'tls', timeout=5)))\n"
-            "print(r.status.name, r.details['subject'])\n"
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'cryptography', 'OpenSSL'}))\n")
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["OK CN=localhost,C=VN", "[]"]
+    folder = Path(pkg.__file__).parent
+    source = "\n".join(p.read_text() for p in sorted(folder.glob("*.py"))) + (folder.parent / "certfile.py").read_text()
+    for banned in ("import _ssl", "_sslobj", "get_unverified_chain", "hostname_matches", "_dns_match",
+                   "cryptography.hazmat._", "OpenSSL._"):
+        assert banned not in source, banned
+    assert "from cryptography import x509" in source
+    assert not (folder / "x509.py").exists()
 
 
 async def test_system_roots_are_read_lazily_from_the_hashed_folder(pki: TestPKI, tmp_path: Path,
@@ -428,7 +373,14 @@ async def test_system_roots_are_read_lazily_from_the_hashed_folder(pki: TestPKI,
     with serve_https(pki.leaf(filename="lazy")) as srv:
         r = await probe(srv.port, None)
     assert r.status == Status.OK and sample(r, "tls_verified") == 1, r.summary
-    ctx = _tlsclient.context(None)
+    ctx = _tlsclient.context(None)  # the `ssl` context the http kind uses: same lazy store
+
+    def handshake() -> None:
+        with socket.create_connection(("127.0.0.1", srv.port)) as raw, ctx.wrap_socket(raw, server_hostname="localhost"):
+            pass
+
+    with serve_https(pki.leaf(filename="lazy2")) as srv:
+        await asyncio.to_thread(handshake)
     assert ctx.cert_store_stats()["x509_ca"] == 1  # the one root the chain needed, not the whole store
     monkeypatch.setenv("SSL_CERT_FILE", ssl.get_default_verify_paths().openssl_cafile)  # the system's own bundle
     assert _tlsclient.system_trust() == {"capath": str(folder)}
@@ -445,6 +397,7 @@ async def test_smtp_starttls_with_aiosmtpd(pki: TestPKI) -> None:
         r = await probe(port, pki.root_pem, starttls="smtp")
     assert r.status == Status.OK, r.summary
     assert r.details["banner"].startswith("220 ") and r.details["serial"] == format(leaf.certificate.serial_number, "X")
+    assert r.details["name_check"] == "match"  # OpenSSL's name check ran over a second STARTTLS dialogue
 
 
 @pytest.mark.parametrize("proto", ["imap", "pop3"])
@@ -516,23 +469,62 @@ async def test_cross_check_with_blackbox_exporter(pki: TestPKI, tmp_path: Path) 
                 assert sample(ours, "tls_cert_not_after_timestamp_seconds", position="0") == leaf.not_after.timestamp()
 
 
+def _odd(name: Any, key: Any, *, sans: list[Any] | None = None, ca: bool | None = None, algorithm: Any = None) -> Any:
+    import datetime as dt
 
-def test_validity_reader_agrees_with_the_full_reader_and_openssl(pki: TestPKI) -> None:
-    """The http kind reads only the dates of the leaf (`_x509.validity`): they must be the full reader's,
-    and the dates OpenSSL's own decoder gives, for the system roots and odd test certificates alike."""
-    import glob
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed448, ed25519
 
-    from dxagent.checks.tls.x509 import load_der, validity
+    now = dt.datetime.now(dt.UTC)
+    b = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(7)
+         .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30)))
+    if sans:
+        b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+    if ca is not None:
+        b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    edwards = isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey))
+    return b.sign(key, None if edwards else (algorithm or hashes.SHA256()))
 
-    ders = [ssl.PEM_cert_to_DER_cert(Path(p).read_text()) for p in sorted(glob.glob("/etc/ssl/certs/*.pem"))[:60]]
-    ders += [ssl.PEM_cert_to_DER_cert(Path(leaf.cert).read_text())
-             for leaf in (pki.leaf(filename="v1"), pki.leaf(days_left=-3, filename="v2"),
-                          pki.leaf(self_signed=True, filename="v3"), pki.leaf(key_type="rsa", filename="v4"))]
-    for der in ders:
-        cert = load_der(der)
-        assert validity(der) == (cert.not_before, cert.not_after)
-    leaf = pki.leaf(filename="v5")
-    decoded = ssl._ssl._test_decode_cert(str(leaf.cert))  # type: ignore[attr-defined]  # OpenSSL's view of the file
-    assert validity(ssl.PEM_cert_to_DER_cert(Path(leaf.cert).read_text()))[1] == ssl.cert_time_to_seconds(decoded["notAfter"])
-    with pytest.raises(ValueError):
-        validity(ders[0][:40])
+
+def test_facts_of_odd_certificates_come_from_cryptography() -> None:
+    """Keys, names, SANs and algorithms the old DER reader was compared on, now read by cryptography.x509."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, 'Sở "TT&TT", Hà Nội'),
+                      x509.NameAttribute(NameOID.COMMON_NAME, "#hash\\back")])
+    now = time.time()
+    sans = [x509.DNSName("b.example"), x509.IPAddress(ipaddress.ip_address("2001:db8::1")), x509.RFC822Name("a@example.vn")]
+    f = ci.facts(_odd(name, ec.generate_private_key(ec.SECP384R1()), sans=sans, ca=True, algorithm=hashes.SHA384()), now)
+    assert f["sans"] == ["DNS:b.example", "IP:2001:db8::1", "email:a@example.vn"]
+    assert (f["key_type"], f["key_bits"], f["signature_algorithm"], f["ca"]) == ("EC secp384r1", 384, "ecdsa-with-SHA384", True)
+    assert f["subject_cn"] == "#hash\\back" and "Hà Nội" in f["subject"] and f["self_issued"]
+    for key, facts in ((ed25519.Ed25519PrivateKey.generate(), ("Ed25519", 256, "ed25519")),
+                       (ed448.Ed448PrivateKey.generate(), ("Ed448", 456, "ed448")),
+                       (dsa.generate_private_key(2048), ("DSA", 2048, "dsa-with-sha256")),
+                       (rsa.generate_private_key(65537, 3072), ("RSA", 3072, "sha256WithRSAEncryption"))):
+        f = ci.facts(_odd(name, key), now)
+        assert (f["key_type"], f["key_bits"], f["signature_algorithm"]) == facts
+    f = ci.facts(_odd(x509.Name([]), ec.generate_private_key(ec.SECP256R1())), now)
+    assert (f["subject"], f["subject_cn"], f["sans"], f["ca"], f["ca_issuers"]) == ("", "", [], False, [])
+
+
+@pytest.mark.filterwarnings("ignore:Parsed a serial number which wasn't positive")  # one root has a negative serial
+def test_facts_of_every_root_in_the_system_store() -> None:
+    """Whatever a public CA put in its certificate, the facts come out (no exception, known key types)."""
+    from cryptography import x509
+
+    bundle = ssl.get_default_verify_paths().cafile
+    if not bundle:
+        pytest.skip("no system CA bundle")
+    certs = x509.load_pem_x509_certificates(Path(bundle).read_bytes())
+    assert len(certs) > 50
+    for cert in certs:
+        f = ci.facts(cert, time.time())
+        assert f["key_type"] != "unknown" and f["key_bits"] and f["subject"] and f["ca"], f["subject"]

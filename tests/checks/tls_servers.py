@@ -1,6 +1,7 @@
 """Real loopback servers for the tls kind's tests, beyond the HTTPS server in tests/pki.py.
 
 - `hanging_server()`: accepts TCP and never speaks (a hostile or hung TLS endpoint).
+- `once_then_hang(ctx)`: a real TLS handshake on the first connection, silence on the next ones.
 - `mail_starttls_server(proto, ctx)`: a tiny IMAP or POP3 server speaking just enough protocol to
   upgrade with STARTTLS/STLS, then a real TLS handshake (`StreamWriter.start_tls`).
 - `smtp_server(ctx)`: a real aiosmtpd SMTP server offering STARTTLS.
@@ -21,7 +22,7 @@ from tests.pki import Leaf, free_port
 from tests.promtools import Proc, wait_http
 from tests.tcpserver import hold, serve_tcp
 
-__all__ = ["hanging_server", "mail_starttls_server", "smtp_server", "blackbox_exporter", "server_context", "scrape"]
+__all__ = ["hanging_server", "once_then_hang", "mail_starttls_server", "smtp_server", "blackbox_exporter", "server_context", "scrape"]
 
 
 def server_context(leaf: Leaf, *, send_chain: bool = True) -> ssl.SSLContext:
@@ -35,6 +36,35 @@ def hanging_server() -> Iterator[int]:
     """A listener that accepts connections and holds them open silently; yields its port."""
     with serve_tcp(hold) as port:
         yield port
+
+
+@contextlib.contextmanager
+def once_then_hang(ctx: ssl.SSLContext) -> Iterator[int]:
+    """Serves one TLS handshake, then accepts connections and holds them silently; yields its port."""
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def run() -> None:
+        with contextlib.suppress(OSError):
+            first, _ = srv.accept()
+            with contextlib.suppress(OSError, ssl.SSLError), ctx.wrap_socket(first, server_side=True) as tls:
+                tls.settimeout(5)
+                tls.recv(1)
+            while True:
+                conn, _ = srv.accept()
+                held.append(conn)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1]
+    finally:
+        srv.close()
+        for conn in held:
+            conn.close()
 
 
 @contextlib.asynccontextmanager
