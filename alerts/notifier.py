@@ -19,6 +19,7 @@ import dataclasses
 import json
 import logging
 import socket
+import ssl
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -233,17 +234,14 @@ class _Webhook(_Channel):
         _Redact.prefixes.add(f"{parts.scheme}://{parts.netloc}")
 
     async def send(self, doc: dict[str, Any]) -> None:
-        from dxagent.leanimport import lean_http
+        import httpx  # only once a webhook is configured and something is sent
 
-        with lean_http():  # in the daemon: no httpx CLI, no h2
-            import httpx
+        from dxagent.checks.http.client import ssl_context
 
         hook = self.hook
-        if self.client is None:
-            verify: Any = True
-            if hook.ca_file is not None:
-                import ssl
-                verify = ssl.create_default_context(cafile=str(hook.ca_file))
+        if self.client is None:  # kept across sends: a keep-alive connection to the receiver
+            # the system's roots (as the http kind), not httpx's default certifi bundle; ca_file alone when given
+            verify = ssl_context(None, False) if hook.ca_file is None else ssl.create_default_context(cafile=str(hook.ca_file))
             self.client = httpx.AsyncClient(timeout=self.cfg.timeout, verify=verify, follow_redirects=False)
         headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": f"dxagent/{__version__}"}
         if hook.bearer_token is not None:

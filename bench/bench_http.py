@@ -7,7 +7,8 @@ The target is a small asyncio HTTP server in its own process (so it competes wit
 a GIL), serving plain http and https (test PKI, EC P-256) on 127.0.0.1. blackbox_exporter (the
 Debian binary) runs on a loopback port with a temporary config of two http modules and is called
 through a minimal keep-alive client (cheaper than httpx, so the caller is not the bottleneck).
-For each target it measures, sequentially and with N probes in flight:
+For each target it measures, sequentially and with N probes in flight (plus bare httpx, the floor of
+the library used as documented: `AsyncClient(verify=…).get(url)` per probe):
   - probes per second (wall),
   - the mean total-time sample each tool reports (dxagent: http_duration_seconds{phase="total"};
     blackbox: probe_duration_seconds),
@@ -16,12 +17,12 @@ For each target it measures, sequentially and with N probes in flight:
 Each dxagent probe opens a new connection and does a full TLS handshake like blackbox does (no
 keep-alive across probes, no session resumption). `--profile http|https` instead runs dxagent's
 probe loop (16 in flight) under cProfile and prints where its Python time goes, per package and
-per function: the figures behind docs/checks/http.md's notes on the remaining gap.
+per function: the figures behind docs/decisions/http-01-httpx-trace.md.
 dxagent's probe loop runs in a child process of the given interpreter, so `--baseline PYTHON`
 (another checkout's venv, e.g. a `git worktree` of main) adds that version's rows to the same run.
 `--memory` instead starts a fresh interpreter per version that imports what the daemon imports for
 the http kind, runs one http and one https probe through the runner, and prints its RSS and which
-HTTP packages it loaded (issue #3).
+HTTP packages it loaded.
 Traffic stays on 127.0.0.1.
 """
 
@@ -89,9 +90,9 @@ def profile(cfg: Config, n: int, conc: int) -> None:
             groups["C: " + func.split(" of ")[0].strip("<>{}")] += own
             continue
         parts = Path(path).parts
-        # a third-party package by its folder under site-packages (a checkout's own path may contain "h11")
+        # a third-party package by its folder under site-packages
         site = parts[parts.index("site-packages") + 1:] if "site-packages" in parts else ()
-        pkg = next((p for p in ("h11", "httpcore", "httpx", "anyio") if site[:1] == (p,)), None)
+        pkg = next((p for p in ("h11", "h2", "httpcore", "httpx", "anyio", "cryptography") if site[:1] == (p,)), None)
         pkg = pkg or next((p for p in ("asyncio", "ssl.py") if p in parts and not site), None)
         groups[pkg or ("dxagent " + Path(path).name if "checks" in parts or "agent" in parts else Path(path).name)] += own
     total = sum(groups.values())
@@ -128,16 +129,41 @@ MEMORY_CHILD = textwrap.dedent("""
 
 
 def child(args: argparse.Namespace) -> None:
-    """`--child`: the dxagent cells of one interpreter, as JSON on stdout (see module docstring)."""
+    """`--child`: the dxagent cells of one interpreter, then bare httpx's, as JSON on stdout (see module docstring)."""
     cfg = Config.model_validate({"id": "bench", "kind": "http", "url": args.child[0], "timeout": "5s",
                                  "ca_file": args.child[1] or None})
-    print(json.dumps([asyncio.run(bench_dxagent(cfg, args.probes, conc)) for conc in (1, args.concurrency)]))
+    ours = [asyncio.run(bench_dxagent(cfg, args.probes, conc)) for conc in (1, args.concurrency)]
+    bare = [asyncio.run(bench_bare_httpx(args.child[0], args.child[1], args.probes, conc))
+            for conc in (1, args.concurrency)]
+    print(json.dumps([ours, bare]))
 
 
-def run_child(python: str, url: str, ca: str, args: argparse.Namespace) -> list[tuple[float, float, float]]:
+async def bench_bare_httpx(url: str, ca: str, n: int, conc: int) -> tuple[float, float, float]:
+    """The floor of httpx used as documented: `AsyncClient(verify=…).get(url)`, a client per probe (new connection)."""
+    import ssl
+
+    import httpx
+
+    # one context for all probes (verify=True would load certifi's bundle for every client, ~20 ms)
+    verify = ssl.create_default_context(cafile=ca or None)
+    sem = asyncio.Semaphore(conc)
+
+    async def one() -> None:
+        async with sem, httpx.AsyncClient(verify=verify, trust_env=False) as client:
+            response = await client.get(url)
+            assert response.status_code == 200
+
+    await one()
+    c0, t0 = time.process_time(), time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(n)))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return n / wall, 0.0, cpu / n
+
+
+def run_child(python: str, url: str, ca: str, args: argparse.Namespace) -> list[list[tuple[float, float, float]]]:
     out = subprocess.run([python, __file__, "--child", url, ca, "--probes", str(args.probes),
                           "--concurrency", str(args.concurrency)], capture_output=True, text=True, check=True)
-    return [tuple(cell) for cell in json.loads(out.stdout)]  # type: ignore[misc]
+    return [[tuple(cell) for cell in cells] for cells in json.loads(out.stdout)]  # type: ignore[misc]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -274,7 +300,8 @@ def main() -> None:
             for i, conc in enumerate((1, args.concurrency)):
                 theirs = asyncio.run(bench_blackbox(bb_port, bb.pid, url, module, args.probes, conc))
                 for name in versions:
-                    rows.append((scheme if len(versions) == 1 else f"{scheme} {name}", conc, cells[name][i], theirs))
+                    rows.append((scheme if len(versions) == 1 else f"{scheme} {name}", conc, cells[name][0][i],
+                                 cells[name][1][i], theirs))
     finally:
         for proc in (bb, target):
             proc.terminate()
@@ -282,11 +309,14 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"{args.probes} probes per cell against a local target on 127.0.0.1 ({os.cpu_count()} cores)\n")
     print(f"{'target':14} {'conc':>4} | {'dxagent probes/s':>16} {'mean total ms':>13} {'CPU ms/probe':>12} | "
-          f"{'blackbox probes/s':>17} {'mean total ms':>13} {'CPU ms/probe':>12} {'(caller)':>8}")
-    for scheme, conc, (o_rate, o_total, o_cpu), (b_rate, b_total, b_cpu, b_caller) in rows:
+          f"{'httpx alone /s':>14} {'CPU ms':>6} | "
+          f"{'blackbox probes/s':>17} {'mean total ms':>13} {'CPU ms/probe':>12} {'(caller)':>8} | {'ratio':>5}")
+    for scheme, conc, (o_rate, o_total, o_cpu), (h_rate, _, h_cpu), (b_rate, b_total, b_cpu, b_caller) in rows:
         print(f"{scheme:14} {conc:>4} | {o_rate:16.0f} {o_total * 1000:13.2f} {o_cpu * 1000:12.2f} | "
-              f"{b_rate:17.0f} {b_total * 1000:13.2f} {b_cpu * 1000:12.2f} {b_caller * 1000:8.2f}")
-    print("\nmean total = the time each tool reports for one probe; CPU = the probing process per probe.")
+              f"{h_rate:14.0f} {h_cpu * 1000:6.2f} | "
+              f"{b_rate:17.0f} {b_total * 1000:13.2f} {b_cpu * 1000:12.2f} {b_caller * 1000:8.2f} | {o_rate / b_rate:5.2f}")
+    print("\nmean total = the time each tool reports for one probe; CPU = the probing process per probe;")
+    print("httpx alone = AsyncClient(verify=…).get(url) per probe, no dxagent code; ratio = dxagent ÷ blackbox probes/s.")
 
 
 def memory(versions: dict[str, str], http_url: str, https_url: str, ca: str) -> None:

@@ -4,17 +4,21 @@ Meant for a file on the provincial server, to compare the commune–province lin
 contracted bandwidth (plan02 NET-02/NET-03). The clock starts when the response headers arrive,
 so DNS, TCP/TLS setup and server think-time do not dilute the figure; they are reported apart.
 Bytes are counted as they arrive on the wire (`Accept-Encoding: identity`, no decompression).
+The request goes through the `http` kind's httpx client (checks/http/client.py): same TLS trust,
+phases from httpx's trace extension, same failure classification.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import urllib.parse
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from dxagent.checks.http.judge import redact_url
 from dxagent.config.check import CheckConfig
 from dxagent.config.types import ByteSize, Duration, Model
 from dxagent.limits import RateLimit, RatioLowerLimit, defaults, renamed, worst
@@ -22,6 +26,8 @@ from dxagent.model import Reason, Result, Sample, Status, Text, t
 from dxagent.probe import ProbeContext
 
 __all__ = ["Config", "Thresholds", "probe", "judge", "EXAMPLE", "METRICS"]
+
+_MAX_REDIRECTS = 5
 
 METRICS: dict[str, str] = {
     "throughput_bytes_per_second": "Download rate achieved: body bytes divided by transfer time (× 8 for bits per second).",
@@ -69,7 +75,7 @@ class Config(CheckConfig):
     timeout: Duration = Field(20.0, gt=0, description="Budget for one attempt: setup plus `max_seconds`.")
 
     def target_label(self) -> str:
-        return self.url
+        return redact_url(self.url)
 
     @field_validator("url")
     @classmethod
@@ -104,40 +110,43 @@ def judge(cfg: Config, bps: float, nbytes: int, complete: bool, elapsed: float) 
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     import httpx  # only when a throughput check runs
 
+    from dxagent.checks.http.client import build_client, ssl_context
+    from dxagent.checks.http.flow import RedirectError, classify
+    from dxagent.checks.http.trace import Timeline
+
     target = cfg.target_label()
+    timeline = Timeline()
+    client, _ = build_client(timeline, ssl_context(None, insecure=not cfg.verify_tls),
+                             headers={"Accept-Encoding": "identity", "Cache-Control": "no-cache"})
     t0 = time.monotonic()
-    phase = "connect"
+    deadline = t0 + ctx.timeout
     nbytes, complete, t_headers, t_end = 0, False, t0, t0
     try:
-        async with httpx.AsyncClient(verify=cfg.verify_tls, timeout=httpx.Timeout(ctx.timeout), follow_redirects=True,
-                                     headers={"Accept-Encoding": "identity", "Cache-Control": "no-cache"}) as client:
-            resp = await asyncio.wait_for(client.send(client.build_request("GET", cfg.url), stream=True), ctx.timeout)
+        async with asyncio.timeout(ctx.timeout):
+            resp = await _get(client, httpx.URL(cfg.url), timeline, deadline)
             try:
                 t_headers = time.monotonic()
                 if not 200 <= resp.status_code < 300:
+                    where = redact_url(str(resp.request.url))
                     return _fail(ctx, target, Reason.STATUS,
-                                 t("HTTP {code} for the test file", "HTTP {code} khi tải tệp thử", code=resp.status_code),
-                                 t("Check that the URL points at an existing file on the server.",
-                                   "Kiểm tra URL trỏ tới tệp có trên máy chủ."), {"status_code": resp.status_code})
-                phase = "transfer"
-                nbytes, complete = await _drain(resp, cfg.max_bytes, min(t_headers + cfg.max_seconds, t0 + ctx.timeout))
+                                 t("HTTP {code} for the test file {url}", "HTTP {code} khi tải tệp thử {url}",
+                                   code=resp.status_code, url=where),
+                                 t("Check that {url} is an existing file on the server.",
+                                   "Kiểm tra {url} là tệp có trên máy chủ.", url=where), {"status_code": resp.status_code})
+                timeline.begin("transfer")
+                nbytes, complete = await _drain(resp, cfg.max_bytes, min(t_headers + cfg.max_seconds, deadline))
+                timeline.end("transfer")
                 t_end = time.monotonic()
             finally:
-                await asyncio.wait_for(resp.aclose(), 1.0)
-    except (TimeoutError, httpx.TimeoutException):
-        return _fail(ctx, target, Reason.TIMEOUT,
-                     t("timeout during {phase}", "hết thời gian chờ ở bước {phase}", phase=phase),
-                     t("The server did not answer in time: check the link (`ping`) and the server.",
-                       "Máy chủ không trả lời kịp: kiểm tra đường truyền (`ping`) và máy chủ."), {"phase": phase})
-    except httpx.ConnectError as exc:
-        reason, summary, hint = _connect_failure(exc)
-        return _fail(ctx, target, reason, summary, hint, {"phase": phase})
-    except httpx.HTTPError as exc:
-        return _fail(ctx, target, Reason.CONNECT,
-                     t("download failed: {err}", "tải thất bại: {err}", err=type(exc).__name__),
-                     t("The connection broke during the transfer: check the link quality (`ping`).",
-                       "Kết nối bị ngắt khi đang tải: kiểm tra chất lượng đường truyền (`ping`)."),
-                     {"phase": phase})
+                await resp.aclose()
+    except (TimeoutError, httpx.HTTPError, OSError, RedirectError) as exc:
+        failure = classify(exc, timeline)
+        summary, hint = _failure_text(cfg, failure.reason, failure.phase, failure.code, failure.message)
+        return _fail(ctx, target, failure.reason, summary, hint, {"phase": failure.phase, "error": failure.code})
+    finally:
+        with contextlib.suppress(TimeoutError, httpx.HTTPError, OSError):
+            async with asyncio.timeout(1.0):  # a peer stalling the TLS close costs one second at most
+                await client.aclose()
     elapsed = max(t_end - t_headers, 1e-6)
     bps = nbytes * 8 / elapsed
     status, reason = judge(cfg, bps, nbytes, complete, elapsed)
@@ -147,6 +156,7 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
     if ratio is not None:
         samples.append(Sample.of("throughput_contracted_ratio", ratio))
     details = {"bytes": nbytes, "transfer_seconds": round(elapsed, 6), "setup_seconds": round(t_headers - t0, 6),
+               "phases": {p: round(v, 6) for p, v in timeline.seconds.items() if p != "transfer"},
                "stopped_by": "end of file" if complete else ("max_bytes" if nbytes >= cfg.max_bytes else "max_seconds"),
                "contracted_mbps": cfg.contracted_mbps}
     of = "" if ratio is None else f" ({ratio * 100:.0f}% of {cfg.contracted_mbps:g} Mbps)"
@@ -155,58 +165,115 @@ async def probe(cfg: Config, ctx: ProbeContext) -> Result:
                    f"{bps / 1e6:.1f} Mbps{of_vi}: {nbytes / 1e6:.1f} MB trong {elapsed:.2f} giây")
     hint = None
     if reason == Reason.CONTENT:
-        hint = t("The test file is too small to measure a rate: point `url` at a file of several MB.",
-                 "Tệp thử quá nhỏ để đo tốc độ: đặt `url` tới một tệp vài MB.")
+        hint = t("{url} gave only {n} bytes, too few to measure a rate (min_bytes {min}): point `url` at a file of "
+                 "several MB.",
+                 "{url} chỉ có {n} byte, quá ít để đo tốc độ (min_bytes {min}): đặt `url` tới một tệp vài MB.",
+                 url=target, n=nbytes, min=cfg.min_bytes)
     elif reason == Reason.THRESHOLD:
-        hint = t("The link is slower than agreed: check for other heavy traffic at the time, then report the figures "
-                 "to the provider.",
-                 "Đường truyền chậm hơn cam kết: kiểm tra lưu lượng lớn khác cùng lúc, rồi gửi số liệu cho nhà mạng.")
+        limit = _crossed(cfg, status)
+        hint = t("The link to {host} is slower than {limit}: check for other heavy traffic at the time, then report "
+                 "the figures to the provider.",
+                 "Đường truyền tới {host} chậm hơn {limit}: kiểm tra lưu lượng lớn khác cùng lúc, rồi gửi số liệu cho "
+                 "nhà mạng.", host=_host_port(cfg.url), limit=limit)
     return ctx.result(status, summary, target=target, reason=reason, hint=hint, samples=samples, details=details)
 
 
-async def _drain(resp: object, max_bytes: int, stop_at: float) -> tuple[int, bool]:
+async def _get(client: Any, url: Any, timeline: Any, deadline: float) -> Any:
+    """GET `url`, following up to `_MAX_REDIRECTS` redirects without reading their bodies; the final response streams."""
+    import httpx
+
+    from dxagent.checks.http.flow import RedirectError
+
+    for _ in range(_MAX_REDIRECTS + 1):
+        left = max(deadline - time.monotonic() - 0.05, 0.001)  # httpx's own timeouts end just before the deadline
+        resp = await client.send(client.build_request("GET", url, timeout=httpx.Timeout(left),
+                                                      extensions={"trace": timeline.trace}), stream=True)
+        location = resp.headers.get("location")
+        if resp.status_code not in (301, 302, 303, 307, 308) or location is None:
+            return resp
+        await resp.aclose()
+        try:
+            url = url.join(location)
+        except httpx.InvalidURL as exc:
+            raise RedirectError("bad_redirect", f"invalid redirect Location ({exc})") from None
+        if url.scheme not in ("http", "https"):
+            raise RedirectError("bad_redirect", f"redirect to a non-http URL ({url.scheme}:)")
+    raise RedirectError("redirect_limit", f"more than {_MAX_REDIRECTS} redirects")
+
+
+async def _drain(resp: Any, max_bytes: int, stop_at: float) -> tuple[int, bool]:
     """Read the body until its end, `max_bytes` or `stop_at` → (bytes, ended by itself).
 
-    Each read waits only until `stop_at`, so a server that stalls mid-body costs at most
-    `max_seconds`; what arrived until then is still a measurement.
+    A server that stalls mid-body costs at most `max_seconds`; what arrived until then is still a
+    measurement.
     """
-    chunks = resp.aiter_raw().__aiter__()  # type: ignore[attr-defined]
     nbytes = 0
-    while True:
-        remaining = stop_at - time.monotonic()
-        if remaining <= 0:
-            return nbytes, False
-        try:
-            chunk = await asyncio.wait_for(chunks.__anext__(), remaining)
-        except StopAsyncIteration:
-            return nbytes, True
-        except TimeoutError:
-            return nbytes, False
-        nbytes += len(chunk)
-        if nbytes >= max_bytes:
-            return nbytes, False
+    try:
+        async with asyncio.timeout(max(stop_at - time.monotonic(), 0)):
+            async for chunk in resp.aiter_raw():
+                nbytes += len(chunk)
+                if nbytes >= max_bytes:
+                    return nbytes, False
+    except TimeoutError:
+        return nbytes, False
+    return nbytes, True
 
 
-def _connect_failure(exc: BaseException) -> tuple[Reason, Text, Text]:
-    import socket
-    import ssl
+def _host_port(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"
 
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, socket.gaierror):
-            return (Reason.DNS, t("cannot resolve the server name", "không phân giải được tên máy chủ"),
-                    t("Check the URL's host name and the DNS servers.", "Kiểm tra tên máy chủ trong URL và máy chủ DNS."))
-        if isinstance(cause, ssl.SSLError):
-            return (Reason.TLS, t("TLS handshake failed: {err}", "bắt tay TLS thất bại: {err}",
-                                  err=getattr(cause, "reason", None) or type(cause).__name__),
-                    t("Run the `tls` check on this server for the certificate details.",
-                      "Chạy kiểm tra `tls` cho máy chủ này để xem chi tiết chứng chỉ."))
-        if isinstance(cause, ConnectionRefusedError):
-            break
-        cause = cause.__cause__ or cause.__context__
-    return (Reason.CONNECT, t("cannot connect: {err}", "không kết nối được: {err}", err=str(exc) or type(exc).__name__),
-            t("Check that the server is up and its port open (`tcp` check).",
-              "Kiểm tra máy chủ đang chạy và cổng đang mở (kiểm tra `tcp`)."))
+
+def _crossed(cfg: Config, status: Status) -> str:
+    """The limit the rate fell under, as configured: `50 Mbps` or `50% of 200 Mbps`."""
+    th = cfg.thresholds
+    level = "crit" if status == Status.CRIT else "warn"
+    mbps, share = getattr(th.mbps, level), getattr(th.contracted, level)
+    parts = ([f"{mbps:g} Mbps"] if mbps is not None else []) + (
+        [f"{share * 100:g}% of {cfg.contracted_mbps:g} Mbps"] if share is not None and cfg.contracted_mbps else [])
+    return " / ".join(parts) or level
+
+
+_PHASE_VI = {"dns": "phân giải tên", "connect": "kết nối", "tls": "bắt tay TLS", "request": "gửi yêu cầu",
+             "ttfb": "chờ phản hồi", "transfer": "tải"}
+
+
+def _failure_text(cfg: Config, reason: Reason, phase: str, code: str, message: str) -> tuple[Text, Text]:
+    """Summary and hint for a download that failed, naming the check's own host and port."""
+    host = urllib.parse.urlsplit(cfg.url).hostname or ""
+    where = _host_port(cfg.url)
+    msg = message[:200]
+    if reason == Reason.TIMEOUT:
+        return (t("timeout during {phase}", "hết thời gian chờ ở bước {vi}", phase=phase, vi=_PHASE_VI.get(phase, phase)),
+                t("{where} did not answer within {s:g} s: check the link (`ping {host}`) and the server.",
+                  "{where} không trả lời trong {s:g} giây: kiểm tra đường truyền (`ping {host}`) và máy chủ.",
+                  where=where, host=host, s=cfg.timeout))
+    if reason == Reason.DNS:
+        return (t("cannot resolve {host}", "không phân giải được {host}", host=host),
+                t("Check the host name {host} in `url` and the DNS servers (`dns` check).",
+                  "Kiểm tra tên máy chủ {host} trong `url` và máy chủ DNS (kiểm tra `dns`).", host=host))
+    if reason == Reason.TLS:
+        return (t("TLS handshake with {where} failed ({code}): {err}", "bắt tay TLS với {where} thất bại ({code}): {err}",
+                  where=where, code=code, err=msg),
+                t("Run a `tls` check on {where} for the certificate details.",
+                  "Chạy kiểm tra `tls` cho {where} để xem chi tiết chứng chỉ.", where=where))
+    if reason == Reason.STATUS:
+        return (t("unusable redirect: {err}", "chuyển hướng không dùng được: {err}", err=msg),
+                t("Point `url` at the file itself (the server redirects: {err}).",
+                  "Đặt `url` trỏ thẳng tới tệp (máy chủ chuyển hướng: {err}).", err=msg))
+    if reason == Reason.CONTENT:
+        return (t("invalid HTTP response from {where}: {err}", "phản hồi HTTP không hợp lệ từ {where}: {err}",
+                  where=where, err=msg),
+                t("Check the web server at {where} and any proxy in between.",
+                  "Kiểm tra máy chủ web tại {where} và proxy ở giữa.", where=where))
+    if code == "refused":
+        return (t("connection refused by {where}", "{where} từ chối kết nối", where=where),
+                t("Check that the server at {where} is up and the port open (`tcp` check).",
+                  "Kiểm tra máy chủ tại {where} đang chạy và cổng đang mở (kiểm tra `tcp`).", where=where))
+    return (t("download from {where} failed during {phase}: {err}", "tải từ {where} thất bại ở bước {vi}: {err}",
+              where=where, phase=phase, vi=_PHASE_VI.get(phase, phase), err=msg),
+            t("The connection to {where} broke: check the link quality (`ping {host}`).",
+              "Kết nối tới {where} bị ngắt: kiểm tra chất lượng đường truyền (`ping {host}`).", where=where, host=host))
 
 
 def _fail(ctx: ProbeContext, target: str, reason: Reason, summary: Text, hint: Text, details: dict[str, object]) -> Result:

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from dxagent import __version__
+from dxagent.history.writer import METRICS as STATE_METRICS
 from dxagent.model import Result, Sample, Status
 
 __all__ = [
@@ -88,6 +89,9 @@ GENERIC: dict[str, Family] = {f.name: f for f in (
     Family("dxagent_build_info", "info", "Version of dxagent and of the Python running it.",
            ("version", "python_version")),
 )}
+# The daemon's state-folder series (writable, write failures, buffered and dropped results), declared
+# beside the history writer that counts them; the daemon passes their samples in ScrapeView.agent.
+GENERIC.update({name: Family(name, typ, text, labels) for name, typ, text, labels in STATE_METRICS})
 
 # The families of prometheus_client's ProcessCollector (Linux), same names and help; see process_values().
 PROCESS: dict[str, Family] = {f.name: f for f in (

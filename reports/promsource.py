@@ -14,6 +14,7 @@ scraped is listed as "no data", not silently dropped.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,10 +66,19 @@ def _site(metric: dict[str, str]) -> str:
 def records_from_prometheus(url: str, *, province: str | None = None, at: float | None = None,
                             lookback: str = "7d", timeout: float = 60.0,
                             auth: tuple[str, str] | None = None, verify: bool | str = True) -> Iterator[SiteRecord]:
-    """One SiteRecord per site known to Prometheus (optionally one province) at time `at` (default: now)."""
+    """One SiteRecord per site known to Prometheus (optionally one province) at time `at` (default: now).
+
+    `verify`: True (the system's roots), False (no verification) or the path of a CA bundle (PEM) to trust alone.
+    """
     sel = f'{{province="{_label_value(province)}"}}' if province else ""
     info = f"dxagent_site_info{sel}"
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, auth=auth, verify=verify) as client:
+    from dxagent.checks.http.client import ssl_context
+
+    # the system's roots (as the http kind) rather than httpx's certifi bundle; a CA bundle path alone
+    # becomes its own context (httpx 0.28 deprecates `verify=<path>`)
+    context = (ssl.create_default_context(cafile=verify) if isinstance(verify, str)
+               else ssl_context(None, insecure=not verify))
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, auth=auth, verify=context) as client:
         universe = query(client, f"max by ({_IDENT}) (last_over_time({info}[{lookback}]))", at)
         join = f"on(instance) group_left(site_id, site) {info}"
         met = query(client, f"dxagent_readiness_target_met * {join}", at)

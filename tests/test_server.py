@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import gzip
+import json
 import ssl
-from collections.abc import AsyncIterator
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import bcrypt
@@ -16,9 +19,11 @@ from dxagent.config import ConfigError
 from dxagent.daemon import server as srv
 from dxagent.daemon.server import HTTPServer, Request, Response, Route, is_loopback, parse_listen
 from dxagent.daemon.webconfig import BasicAuth, WebConfig, load_web_config
+from tests import netns
 from tests.pki import TestPKI
 from tests.promtools import free_port
 
+ROOT = Path(__file__).resolve().parents[1]
 HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(4)).decode()
 
 
@@ -179,3 +184,116 @@ def test_basic_auth_cache_and_unknown_users() -> None:
     assert auth.check("prom", "s3cret") and auth.check("prom", "s3cret")  # second answer from the cache
     assert not auth.check("prom", "S3cret") and not auth.check("nobody", "s3cret")
     assert not BasicAuth({}).enabled
+
+
+@pytest.fixture
+def lab() -> Iterator[netns.NetLab]:
+    netns.skip_unless_available()
+    with netns.NetLab() as lab:
+        yield lab
+
+
+@pytest.mark.slow
+@pytest.mark.root
+async def test_scrapes_succeed_during_an_idle_connection_flood_from_one_address(lab: netns.NetLab) -> None:
+    """Issue 16: 1,000 idle connections from one namespace address; 100/100 scrapes from another, each < 1 s."""
+    lan = lab.lan()
+    flooder = lan.add_host()
+    server = HTTPServer(ROUTES)
+    await server.start(f"{lan.gateway_v4}:{free_port()}")
+    assert server.address is not None
+    port = server.address[1]
+    proc = await asyncio.create_subprocess_exec(
+        "ip", "netns", "exec", flooder.ns, sys.executable, "-m", "tests.flood", lan.gateway_v4, str(port), "1000", "40",
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert (await asyncio.wait_for(proc.stdout.readline(), 20)).strip() == b"flooding"
+        await asyncio.sleep(3)  # the flood is on: the flooder's address holds its share, the rest is reset
+        assert server._per_client.get(flooder.v4) == srv.MAX_PER_CLIENT and server.refused > 100
+        times = []
+        for _ in range(100):
+            t0 = time.monotonic()
+            reply = await asyncio.wait_for(
+                exchange_from(lan.gateway_v4, port, b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"), 1.0)
+            times.append(time.monotonic() - t0)
+            assert reply.startswith(b"HTTP/1.1 200") and b"hello anonymous" in reply
+        assert max(times) < 1.0 and server._per_client.get(flooder.v4) == srv.MAX_PER_CLIENT
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+        stats = json.loads(out.decode().splitlines()[-1])
+        assert stats["connects"] >= 1000 and stats["max_open"] >= srv.MAX_PER_CLIENT, (stats, err)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        await server.close()
+
+
+async def exchange_from(host: str, port: int, raw: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(raw)
+    await writer.drain()
+    try:
+        return await reader.read()
+    finally:
+        writer.close()
+
+
+def client_cert(pki: TestPKI, tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A client certificate (EKU clientAuth, SAN `name`) issued by the PKI's intermediate; (chain, key) files."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(pki.intermediate.subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(pki.intermediate_key, hashes.SHA256()))
+    chain, key_path = tmp_path / f"{name}.chain.pem", tmp_path / f"{name}.key.pem"
+    chain.write_bytes(cert.public_bytes(serialization.Encoding.PEM)
+                      + pki.intermediate.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return chain, key_path
+
+
+async def test_client_certificates_and_allowed_sans(tmp_path: Path) -> None:
+    """TLS starts after admission now (per connection): client verification and SAN rules still hold."""
+    pki = TestPKI(tmp_path)
+    leaf = pki.leaf(hosts=("localhost", "127.0.0.1"))
+    web_file = tmp_path / "web.yml"
+    web_file.write_text(f"tls_server_config:\n  cert_file: {leaf.chain}\n  key_file: {leaf.key}\n"
+                        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {pki.root_pem}\n"
+                        "  client_allowed_sans: [prometheus.test]\n")
+    server = HTTPServer(ROUTES, load_web_config(web_file))
+    await server.start(f"127.0.0.1:{free_port()}")
+    try:
+        assert server.address is not None
+        port = server.address[1]
+        request = b"GET /hello HTTP/1.1\r\nConnection: close\r\n\r\n"
+
+        def ctx_with(name: str | None) -> ssl.SSLContext:
+            ctx = ssl.create_default_context(cafile=str(leaf.ca))
+            if name is not None:
+                ctx.load_cert_chain(*map(str, client_cert(pki, tmp_path, name)))
+            return ctx
+
+        assert (await exchange(port, request, ctx_with("prometheus.test"))).startswith(b"HTTP/1.1 200")
+        assert (await exchange(port, request, ctx_with("intruder.test"))).startswith(b"HTTP/1.1 403")
+        try:  # no client certificate: the handshake (or the first read) fails, nothing is served
+            reply = await exchange(port, request, ctx_with(None))
+        except (OSError, ssl.SSLError):
+            reply = b""
+        assert b"hello" not in reply
+    finally:
+        await server.close()

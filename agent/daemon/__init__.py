@@ -22,8 +22,9 @@ from dxagent.daemon.scheduler import Scheduler
 from dxagent.daemon.server import HTTPServer, parse_listen
 from dxagent.daemon.webconfig import WebConfig, load_web_config
 from dxagent.exporters import prometheus as prom
+from dxagent.history.writer import FaultState, HistoryWriter
 from dxagent.latest import Latest
-from dxagent.model import Result, Sample, Status
+from dxagent.model import Sample, Status
 from dxagent.probe import install_executor, run_blocking
 from dxagent.runner import Runner
 
@@ -70,7 +71,8 @@ class Daemon(HttpApi):
         self.web = web or WebConfig()
         self.latest = Latest(c.id for c in cfg.checks if c.enabled)
         self.exporter = prom.Exporter()
-        self.history: Any = None
+        self.store: HistoryWriter | None = None  # the way into the History (buffers while it cannot be written)
+        self.snapshot_fault = FaultState("snapshot", "the snapshot")
         self.notifier: notify.Notifier | None = None
         self.readiness: tuple[Any, ...] = ()  # the latest readiness Results (metrics only)
         self.runner = Runner(site=cfg.site, concurrency=cfg.concurrency)
@@ -82,7 +84,6 @@ class Daemon(HttpApi):
         self.reload_ts = time.time()
         self._stop = asyncio.Event()
         self._reload_lock = asyncio.Lock()
-        self._pending: list[Result] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._snapshot_dirty = False
         self._push_failing = False
@@ -100,6 +101,11 @@ class Daemon(HttpApi):
         self.checks: dict[str, Any] = {c.id: c for c in value.checks if c.enabled}
 
     @property
+    def history(self) -> Any:
+        """The open History, or None (not opened yet, or not openable: results wait in `store`)."""
+        return self.store.history if self.store is not None else None
+
+    @property
     def listen(self) -> str:
         return self.listen_override or self.cfg.server.listen
 
@@ -113,6 +119,7 @@ class Daemon(HttpApi):
             "dxagent_checks_configured": [Sample("x", float(len(checks)))],
             "dxagent_config_last_reload_successful": [Sample("x", 1.0 if self.reload_ok else 0.0)],
             "dxagent_config_last_reload_success_timestamp_seconds": [Sample("x", round(self.reload_ts, 3))],
+            **self.state_samples(),
         }
         results = self.latest.snapshot()
         if self.readiness:
@@ -121,6 +128,17 @@ class Daemon(HttpApi):
             checks = {**checks, CHECK_ID: pseudo_check(self.cfg)}
             results = results + self.readiness
         return prom.ScrapeView(results, checks, self.cfg.site, self.cfg.labels, self.generation, agent)
+
+    def state_samples(self) -> dict[str, list[Sample]]:
+        """The state folder's series (dxagent.history.writer.METRICS): writable, failures, buffered, dropped."""
+        out: dict[str, list[Sample]] = {}
+        for part in ((self.store,) if self.store is not None else ()):
+            for name, samples in part.samples().items():
+                out.setdefault(name, []).extend(samples)
+        if self.cfg.snapshot.enabled:
+            for name, samples in self.snapshot_fault.samples().items():
+                out.setdefault(name, []).extend(samples)
+        return out
 
     @property
     def lang(self) -> str:
@@ -180,7 +198,9 @@ class Daemon(HttpApi):
             await self.notifier.close()
         if self.server is not None:
             await self.server.close()
-        await self._flush_history()
+        await self._flush_history(final=True)
+        if self.history is not None:
+            await self._heartbeat()  # alive until now: the last results are credited up to the stop
         if self.cfg.snapshot.enabled and self._snapshot_dirty:
             await self._write_snapshot()
         if self.history is not None:
@@ -189,20 +209,30 @@ class Daemon(HttpApi):
         return 0
 
     async def _open_history(self) -> None:
+        """Open the history; if that fails (state folder read-only, full, missing), results are kept in
+        memory and the open is retried with every flush, so the history starts as soon as it can."""
         from dxagent.history import History, HistoryError
 
         store = self.cfg.store
         path = history_path(self.cfg)
+
+        def opener() -> History:
+            return History.open(path, raw_retention=store.raw_retention, retention=store.retention,
+                                max_bytes=store.max_size)
+
+        self.store = HistoryWriter(path, run_blocking, opener=opener, on_open=self._history_opened)
         try:
-            self.history = await run_blocking(
-                lambda: History.open(path, raw_retention=store.raw_retention, retention=store.retention,
-                                     max_bytes=store.max_size))
+            self.store.history = await run_blocking(opener)
         except (HistoryError, OSError, ValueError) as exc:
-            log.error("running without history: %s", exc)
-            self.history = None
+            self.store.opening_failed(exc)
             return
-        self.runner.services["history"] = self.history
-        log.info("history in %s", path)
+        self._history_opened(self.store.history)
+
+    def _history_opened(self, history: Any) -> None:
+        self.runner.services["history"] = history
+        log.info("history in %s", history.path)
+        if self.scheduler is not None:
+            self._schedule_housekeeping()  # the jobs that need a history
 
     async def _start_server(self, listen: str, web: WebConfig) -> bool:
         if parse_listen(listen)[1] == 0:
@@ -270,8 +300,8 @@ class Daemon(HttpApi):
                 log.log(level, "%s %s: %s → %s: %s", check_id, r.target, old.name, r.status.name, r.summary.en,
                         extra={"check": check_id, "target": r.target, "reason": r.reason.value if r.reason else None})
         self._snapshot_dirty = True
-        if self.history is not None:
-            self._pending.extend(results)
+        if self.store is not None:
+            self.store.add(results, {check_id: cfg.interval})
             if self._flush_task is None or self._flush_task.done():
                 self._flush_task = asyncio.ensure_future(self._flush_later())
 
@@ -279,16 +309,15 @@ class Daemon(HttpApi):
         await asyncio.sleep(HISTORY_FLUSH)  # batch the results of checks finishing together
         await self._flush_history()
 
-    async def _flush_history(self) -> None:
-        if self.history is None or not self._pending:
+    async def _flush_history(self, final: bool = False) -> None:
+        if self.store is None:
             return
-        batch, self._pending = self._pending, []
-        checks = self.checks
-        intervals = {r.check_id: (checks[r.check_id].interval if r.check_id in checks else 60.0) for r in batch}
-        try:
-            await run_blocking(self.history.record, batch, intervals)
-        except Exception as exc:
-            log.error("cannot write %d result(s) to the history: %s", len(batch), exc)
+        if final and not self.store.fault.ok:
+            self.store.retry_now()  # one last try at exit; what still cannot be written is reported
+        await self.store.flush()
+        if final and self.store.buffered:
+            log.error("exiting with %d result(s) not written to the history: %s", self.store.buffered,
+                      self.store.fault.reason)
 
     async def _trim_memory(self) -> None:
         """Give the heap freed since start-up (config parsing, imports, first runs) back to the OS.
@@ -307,16 +336,12 @@ class Daemon(HttpApi):
             log.debug("malloc_trim not available: %s", exc)
 
     async def _heartbeat(self) -> None:
-        try:
-            await run_blocking(self.history.heartbeat)
-        except Exception as exc:
-            log.error("history heartbeat failed: %s", exc)
+        if self.store is not None and self.history is not None:
+            await self.store.maintain(self.history.heartbeat, "heartbeat")
 
     async def _compact(self) -> None:
-        try:
-            await run_blocking(self.history.compact)
-        except Exception as exc:
-            log.error("history compaction failed: %s", exc)
+        if self.store is not None and self.history is not None:
+            await self.store.maintain(self.history.compact, "compaction")
 
     # --- exporters ---------------------------------------------------------------------------------
 
@@ -332,8 +357,13 @@ class Daemon(HttpApi):
         try:
             await run_blocking(write_snapshot, path, self.latest.snapshot(), self.cfg.site, self.lang)
         except (OSError, ValueError) as exc:
+            from dxagent.history.writer import describe
+
             self._snapshot_dirty = True
-            log.error("cannot write snapshot %s: %s", path, exc)
+            self.snapshot_fault.what = f"the snapshot {path}"
+            self.snapshot_fault.failed(describe(exc), "; retrying at the next snapshot interval")
+            return
+        self.snapshot_fault.recovered()
 
     async def _push_job(self) -> None:
         from dxagent.exporters.pushgateway import PushError, push

@@ -45,8 +45,9 @@ class HttpApi:
         body = self.exporter.render(self.view(), openmetrics=om)
         return Response(200, body, prom.CONTENT_TYPE_OPENMETRICS if om else prom.CONTENT_TYPE_TEXT)
 
-    def health(self, now: float | None = None) -> tuple[bool, dict[str, Any]]:
-        """Alive = the scheduler runs and every enabled check has a result younger than its allowance."""
+    def health(self: Daemon, now: float | None = None) -> tuple[bool, dict[str, Any]]:
+        """Healthy = the scheduler runs, every enabled check has a result younger than its allowance,
+        and the state folder takes writes (history, snapshot). `reasons` says what is wrong, in words."""
         now = time.time() if now is None else now
         stale = []
         for cid, c in self.checks.items():
@@ -56,7 +57,17 @@ class HttpApi:
             if now - last > allowance:
                 stale.append(cid)
         alive = self.scheduler is not None and self.scheduler.alive
-        return alive and not stale, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks)}
+        reasons = [] if alive else ["the scheduler is not running"]
+        if stale:
+            reasons.append(f"no fresh results from {len(stale)} check(s)")
+        state: dict[str, Any] = {}
+        if self.store is not None:
+            state["history"] = self.store.health()
+        if self.cfg.snapshot.enabled:
+            state["snapshot"] = self.snapshot_fault.health()
+        reasons += [f"{name}: {part['reason']}" for name, part in state.items() if not part["writable"]]
+        return not reasons, {"scheduler": alive, "stale_checks": stale, "checks": len(self.checks),
+                             "reasons": reasons, "state": state}
 
     async def _healthz(self, req: Request) -> Response:
         ok, detail = self.health()

@@ -1,35 +1,97 @@
-"""Scheduling checks with APScheduler 3 (asyncio): interval + jitter, never overlapping.
+"""Scheduling checks with APScheduler 3 (asyncio): a fixed rhythm per check, never overlapping.
+
+Each check runs on its own grid `phase + k * interval` (Unix seconds), where the phase is derived
+from the check id: the same after every restart, different between checks (load spread), and a
+late run never pushes the later ones (no drift, unlike a random jitter added to every run).
+The first run after start comes within a few seconds, then the check joins its grid.
 
 Each check is one job with `max_instances=1` (a run still going when the next is due is not
 doubled), `coalesce=True` (runs missed while the loop was busy collapse into one) and a misfire
 grace of half the interval (a run more than that late is skipped, not run out of rhythm).
-Skipped runs are counted per check for `dxagent_check_skipped_runs_total`. The first runs are
-spread over a few seconds so that a restart does not fire every probe at the same instant.
+Skipped runs are counted per check for `dxagent_check_skipped_runs_total`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
-import random
+import math
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-__all__ = ["Scheduler", "jitter_for"]
+__all__ = ["Scheduler", "PhaseTrigger", "phase_of"]
 
 log = logging.getLogger(__name__)
 
 CHECK_PREFIX = "check:"
 
 
-def jitter_for(interval: float) -> float:
-    """Random delay added to each run: 10% of the interval, at most 5 s (spreads load, keeps rhythm)."""
-    return min(interval * 0.1, 5.0)
+def _fraction(text: str) -> float:
+    """A number in [0, 1) fixed by `text` (not Python's hash(), which changes with every process)."""
+    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def phase_of(check_id: str, interval: float) -> float:
+    """The check's offset within its interval, in [0, interval): stable across restarts and hosts."""
+    return _fraction(check_id) * interval
+
+
+class PhaseTrigger(BaseTrigger):
+    """Fires at `phase + k * interval` (Unix seconds); the first time within `first_within` s of start.
+
+    Successive fire times are computed from the previous *scheduled* time, never from when a run
+    actually started, so a late run does not shift the rhythm. `first_within` spreads the first
+    runs of a restart (deterministically, from `key`) instead of waiting up to a whole interval.
+    After a run off the grid (that first run, or one brought forward by `Scheduler.run_now`) the
+    next is the first grid time at least half an interval later.
+    """
+
+    __slots__ = ("_first_frac", "first_within", "interval", "phase")
+
+    def __init__(self, interval: float, phase: float, first_within: float = 3.0, key: str = "") -> None:
+        if not interval > 0:
+            raise ValueError("interval must be positive")
+        self.interval = float(interval)
+        self.phase = float(phase) % self.interval
+        self.first_within = max(0.0, min(first_within, self.interval))
+        self._first_frac = _fraction("first:" + key)
+
+    def grid_after(self, ts: float, strictly: bool) -> float:
+        """The first grid time at (or strictly after) `ts`, robust to float rounding of stored times."""
+        k = math.ceil((ts - self.phase) / self.interval)
+        t = self.phase + k * self.interval
+        if t < ts - 1e-3 or (strictly and t <= ts + 1e-3):
+            t += self.interval
+        return t
+
+    def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime:
+        if previous_fire_time is None:
+            first = min(self.grid_after(now.timestamp(), strictly=False),
+                        now.timestamp() + self._first_frac * self.first_within)
+            return datetime.fromtimestamp(first, UTC)
+        prev = previous_fire_time.timestamp()
+        nxt = self.grid_after(prev, strictly=True)
+        if nxt - prev < self.interval / 2 and not self.on_grid(prev):
+            nxt += self.interval  # after an off-grid run (the first one, a "run now"), not twice in a row
+        return datetime.fromtimestamp(nxt, UTC)
+
+    def on_grid(self, ts: float) -> bool:
+        off = (ts - self.phase) % self.interval
+        return min(off, self.interval - off) < 1e-3
+
+    def __str__(self) -> str:
+        return f"phase[{self.interval:g}s +{self.phase:.3f}s]"
+
+    def __repr__(self) -> str:
+        return f"<PhaseTrigger (interval={self.interval!r}, phase={self.phase!r})>"
 
 
 class Scheduler:
@@ -86,23 +148,23 @@ class Scheduler:
         for check_id in current - wanted.keys():
             self._aps.remove_job(CHECK_PREFIX + check_id)
             self.skipped.pop(check_id, None)
-        now = datetime.now(UTC)
         for check_id, cfg in wanted.items():
             if check_id in current and check_id not in (changed or set()):
                 continue
-            first = now + timedelta(seconds=random.uniform(0.0, min(self._first_delay, cfg.interval)))
+            trigger = PhaseTrigger(cfg.interval, phase_of(check_id, cfg.interval), self._first_delay, check_id)
             self._aps.add_job(
-                self._job, IntervalTrigger(seconds=cfg.interval, jitter=jitter_for(cfg.interval), timezone=UTC),
-                args=(check_id,), id=CHECK_PREFIX + check_id, name=check_id, replace_existing=True,
-                max_instances=1, coalesce=True, misfire_grace_time=max(1, int(cfg.interval / 2)), next_run_time=first,
+                self._job, trigger, args=(check_id,), id=CHECK_PREFIX + check_id, name=check_id,
+                replace_existing=True, max_instances=1, coalesce=True,
+                misfire_grace_time=max(1, int(cfg.interval / 2)),
             )
 
     def run_now(self, check_id: str) -> bool:
         """Bring a check's next scheduled run forward to now (the status page's "run now").
 
         The run stays APScheduler's own job, so `max_instances=1` keeps it from overlapping a
-        scheduled run, and the rhythm continues one interval after it. False when the check has no
-        job or is running at this moment (its result is about to arrive anyway).
+        scheduled run, and the check returns to its grid (the first grid time at least half an
+        interval later: `PhaseTrigger`). False when the check has no job or is running at this
+        moment (its result is about to arrive anyway).
         """
         job = self._aps.get_job(CHECK_PREFIX + check_id)
         if job is None or check_id in self.running:

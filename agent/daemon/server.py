@@ -2,9 +2,14 @@
 
 It serves a handful of GET endpoints to Prometheus and technicians, so it is written on
 asyncio streams rather than pulling in a web framework (memory, see bench/). Being on the
-internet-facing side of a commune machine, it is strict: header size and read-time limits, a
-cap on open connections, TLS handshake timeout, Basic auth checked against bcrypt hashes off
-the loop, and routes that can be restricted to loopback peers (`/-/reload`).
+internet-facing side of a commune machine, it is strict: header size and read-time limits, TLS
+handshake timeout, Basic auth checked against bcrypt hashes off the loop, and routes that can be
+restricted to loopback peers (`/-/reload`).
+
+One host must not be able to hide the agent from Prometheus by holding connections open: each
+client address gets at most `MAX_PER_CLIENT` connections (more are reset at once, before any TLS
+work), a new connection must send its request head within `HEADER_TIMEOUT`, and when all
+`MAX_CONNECTIONS` slots are taken the oldest connection idling between requests gives way.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import gzip
 import ipaddress
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 from typing import Any
@@ -32,10 +38,52 @@ log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 * 1024
 MAX_BODY_BYTES = 256 * 1024  # the largest default workstation self-report
-HEADER_TIMEOUT = 10.0
-IDLE_TIMEOUT = 90.0
-MAX_CONNECTIONS = 64
+HEADER_TIMEOUT = 5.0        # a new connection must send its request head (and finish TLS) within this
+IDLE_TIMEOUT = 90.0         # keep-alive: wait this long for the next request (yields its slot when full)
+MAX_CONNECTIONS = 256       # open connections in all
+MAX_PER_CLIENT = 32         # per client address: Prometheus needs 1, a browser ~6, a script in parallel more
+BACKLOG = 1024              # the kernel's accept queue: a burst of connects must not crowd out a scrape
 GZIP_MIN_BYTES = 1024
+REFUSAL_LOG_EVERY = 600.0   # one warning per client address at most this often
+
+
+@dataclasses.dataclass(eq=False)
+class _Conn:
+    """One admitted connection: its client address, and whether it waits for a request (evictable)."""
+
+    client: str
+    opened: float
+    task: asyncio.Task[Any] | None = None
+    idle: bool = True
+    released: bool = False
+
+
+class _Gate(asyncio.Protocol):
+    """Admission at `connection_made`, before any stream, writer or task exists for the connection.
+
+    A refused connection then costs an accept and a reset only, so a host reconnecting as fast as
+    it can (thousands a second) keeps the loop free for scrapes. An admitted one is handed to an
+    `asyncio.StreamReaderProtocol` running `HTTPServer._accept`.
+    """
+
+    def __init__(self, server: HTTPServer) -> None:
+        self._server = server
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        conn = self._server._admit(client_key(str(peer[0]) if peer else "?"))
+        if conn is None:
+            assert isinstance(transport, asyncio.Transport)
+            transport.abort()  # a reset frees the slot at once, without a FIN handshake
+            return
+        reader = asyncio.StreamReader(limit=MAX_HEADER_BYTES)
+
+        async def serve(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            await self._server._accept(r, w, conn)
+
+        proto = asyncio.StreamReaderProtocol(reader, serve)
+        transport.set_protocol(proto)
+        proto.connection_made(transport)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +130,17 @@ def parse_listen(listen: str) -> tuple[str | None, int]:
     return (host or None), int(port)
 
 
+def client_key(peer: str) -> str:
+    """The address a connection limit applies to: IPv4-mapped IPv6 folded to IPv4, zone dropped."""
+    try:
+        addr = ipaddress.ip_address(peer.split("%")[0])
+    except ValueError:
+        return peer
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return str(addr.ipv4_mapped)
+    return str(addr)
+
+
 def is_loopback(peer: str) -> bool:
     """True for 127.0.0.0/8, ::1 and IPv4-mapped loopback peers."""
     try:
@@ -112,17 +171,23 @@ class HTTPServer:
         self.web = web or WebConfig()
         self.auth = BasicAuth(self.web.basic_auth_users)
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._ssl: ssl.SSLContext | None = None
+        self._connections: dict[_Conn, _Conn] = {}  # insertion-ordered set
+        self._per_client: dict[str, int] = {}
+        self._refusal_logged: dict[str, float] = {}
+        self.refused = 0   # connections reset because their client address had too many
+        self.evicted = 0   # idle connections closed to make room for a new one
         self.address: tuple[str, int] | None = None
 
     async def start(self, listen: str) -> None:
         """Bind and serve; OSError (port in use, bad address) propagates to the caller."""
         host, port = parse_listen(listen)
-        ctx = self.web.ssl_context()
-        self._server = await asyncio.start_server(
-            self._accept, host, port, ssl=ctx, limit=MAX_HEADER_BYTES, reuse_address=True,
-            ssl_handshake_timeout=HEADER_TIMEOUT if ctx else None,
-        )
+        ctx = self._ssl = self.web.ssl_context()
+        # Admission happens first (`_Gate`), TLS per connection afterwards (`_accept`): the limits
+        # apply before any handshake or stream object.
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Gate(self), host, port, reuse_address=True,
+                                                backlog=BACKLOG)
         sock = self._server.sockets[0].getsockname()
         self.address = (sock[0], sock[1])
         log.info("listening on %s (%s%s)", listen, "https" if ctx else "http",
@@ -132,21 +197,60 @@ class HTTPServer:
         """Stop accepting and drop open connections (scrapes are retried by Prometheus)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
-                task.cancel()
+            for conn in list(self._connections):
+                if conn.task is not None:
+                    conn.task.cancel()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
+    def _admit(self, client: str) -> _Conn | None:
+        """A slot for one more connection of `client`, or None; evicts an idle one when all are taken."""
+        if self._per_client.get(client, 0) >= MAX_PER_CLIENT:
+            self.refused += 1
+            now = time.monotonic()
+            if now - self._refusal_logged.get(client, -REFUSAL_LOG_EVERY) >= REFUSAL_LOG_EVERY:
+                self._refusal_logged[client] = now
+                log.warning("HTTP client %s holds %d connections: refusing more (at most one warning per %d min)",
+                            client, MAX_PER_CLIENT, REFUSAL_LOG_EVERY // 60)
+            return None
         if len(self._connections) >= MAX_CONNECTIONS:
-            writer.close()
+            idle = [c for c in self._connections.values() if c.idle and c.task is not None and not c.released]
+            if not idle:
+                self.refused += 1
+                return None
+            # the client holding the most connections gives way first, with its oldest idle one
+            victim = min(idle, key=lambda c: (-self._per_client.get(c.client, 0), c.opened))
+            self._release(victim)
+            assert victim.task is not None
+            victim.task.cancel()
+            self.evicted += 1
+        conn = _Conn(client, time.monotonic())
+        self._connections[conn] = conn
+        self._per_client[client] = self._per_client.get(client, 0) + 1
+        return conn
+
+    def _release(self, conn: _Conn) -> None:
+        if conn.released:
             return
-        assert task is not None
-        self._connections.add(task)
+        conn.released = True
+        self._connections.pop(conn, None)
+        left = self._per_client.get(conn.client, 1) - 1
+        if left > 0:
+            self._per_client[conn.client] = left
+        else:
+            self._per_client.pop(conn.client, None)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn: _Conn) -> None:
+        conn.task = asyncio.current_task()
+        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+        if conn.released:  # evicted before it started
+            writer.transport.abort()
+            return
         try:
-            await self._serve(reader, writer)
+            if self._ssl is not None:
+                await writer.start_tls(self._ssl, ssl_handshake_timeout=HEADER_TIMEOUT)
+            await self._serve(reader, writer, peer, conn)
         except (ConnectionError, TimeoutError, asyncio.IncompleteReadError, ssl.SSLError):
             pass
         except asyncio.CancelledError:
@@ -154,13 +258,14 @@ class HTTPServer:
         except Exception:
             log.exception("HTTP connection failed")
         finally:
-            self._connections.discard(task)
+            self._release(conn)
             writer.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = str((writer.get_extra_info("peername") or ("?",))[0])
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str,
+                     conn: _Conn) -> None:
         first = True
         while True:
+            conn.idle = True
             try:
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEADER_TIMEOUT if first else IDLE_TIMEOUT)
             except asyncio.LimitOverrunError:
@@ -168,6 +273,7 @@ class HTTPServer:
                 return
             except asyncio.IncompleteReadError:
                 return
+            conn.idle = False
             first = False
             try:
                 request = await self._parse(head, reader, peer)

@@ -15,9 +15,11 @@ from pathlib import Path
 
 from dxagent.history.schema import NewerSchemaError, migrate
 
-__all__ = ["HistoryError", "Unusable", "is_corrupt", "connect", "move_aside", "open_or_replace"]
+__all__ = ["WAL_CHECKPOINT_PAGES", "WAL_LIMIT_BYTES", "HistoryError", "Unusable", "is_corrupt", "connect", "move_aside", "open_or_replace"]
 
 _CORRUPT_CODES = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB
+WAL_CHECKPOINT_PAGES = 256
+WAL_LIMIT_BYTES = 2**20
 CANTOPEN = 14
 
 
@@ -50,7 +52,11 @@ def connect(path: Path) -> sqlite3.Connection:
         if mode != "wal":
             raise HistoryError(f"cannot use WAL journal on {path} (got {mode})")
         conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA journal_size_limit = 8388608")  # WAL shrinks back to 8 MiB after checkpoints
+        # A small state folder must not fill up by itself: the WAL is checkpointed every ~1 MiB (256
+        # pages of 4 KiB instead of SQLite's 1000) and cut back to 1 MiB after each checkpoint, so the
+        # history needs its database plus about 1 MiB (compaction truncates it to zero afterwards).
+        conn.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT_BYTES}")
         # The page cache's default (2 MiB) fills once the file outgrows it, days into a run, and stays
         # resident: 512 KiB keeps the daemon 1.6 MiB smaller with the same query and compaction times
         # (the OS caches the file anyway; measured over 20 simulated days, docs/history.md).

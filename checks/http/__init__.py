@@ -1,18 +1,17 @@
 """`http`: is a web portal reachable over HTTP(S), how fast in each phase, and does it answer as expected.
 
 For the national portals (dichvucong.gov.vn, vneid.gov.vn) and the province's TTHC system. Phase
-times match blackbox_exporter's probe_http_duration_seconds (DNS is timed separately, see
-checks/http/trace.py); certificates in depth belong to the `tls` kind. Every wait is bounded by
-the check's budget and the body by `max_body_bytes`, so a hostile server costs at most that.
+times match blackbox_exporter's probe_http_duration_seconds (from httpx's trace extension; DNS is
+timed before the connect, see checks/http/client.py); certificates in depth belong to the `tls`
+kind. Every wait is bounded by the check's budget and the body by `max_body_bytes`, so a hostile
+server costs at most that.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import ssl
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
@@ -23,9 +22,6 @@ from dxagent.config.types import ByteSize, Model, Secret
 from dxagent.limits import TimeLimit, defaults
 from dxagent.model import Result, Sample, Status
 from dxagent.probe import ProbeContext
-
-if TYPE_CHECKING:
-    from dxagent.checks.http.url import URL
 
 __all__ = ["EXAMPLE", "METRICS", "Config", "Measurement", "Verdict", "judge", "probe", "status_matches"]
 
@@ -122,7 +118,7 @@ def _headers(value: dict[str, str]) -> dict[str, str]:
 
 
 def _sendable(value: str) -> bool:
-    """A header value HTTP/1.1 can carry as given: printable ASCII and tabs (what h11 and httpx accept)."""
+    """A header value HTTP/1.1 can carry as given: printable ASCII and tabs (what httpx sends unchanged)."""
     return all(c == "\t" or " " <= c <= "~" for c in value)
 
 
@@ -203,54 +199,10 @@ class Config(CheckConfig):
         return self
 
 
-_FAMILY = {"any": socket.AF_UNSPEC, "ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
-_SSL_CACHE: dict[tuple[Any, ...], ssl.SSLContext] = {}
-
-
-def _ssl_context(cfg: Config) -> ssl.SSLContext:
-    """A cached client context, keyed by CA file and the mtimes of it and the system store.
-
-    The system roots are read lazily where the distribution allows it (see `_tlsclient.system_trust`):
-    a parsed bundle costs 0.8 MiB per context. ALPN is set here, once, not per connection.
-    """
-    from dxagent.checks.tls.client import system_trust, trust_stamp
-
-    ca = cfg.ca_file
-    try:
-        ca_mtime = os.stat(ca).st_mtime if ca is not None else None
-    except OSError:
-        ca_mtime = None
-    key = (str(ca) if ca else None, ca_mtime, cfg.insecure_skip_verify, cfg.http2, trust_stamp())
-    ctx = _SSL_CACHE.get(key)
-    if ctx is None:
-        ctx = ssl.create_default_context(**system_trust())
-        if ca is not None:
-            ctx.load_verify_locations(cafile=str(ca))
-        if cfg.insecure_skip_verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        ctx.set_alpn_protocols(["http/1.1", "h2"] if cfg.http2 else ["http/1.1"])
-        if len(_SSL_CACHE) > 64:
-            _SSL_CACHE.clear()
-        _SSL_CACHE[key] = ctx
-    return ctx
-
-
-def _same_origin_or_upgrade(a: URL, b: URL) -> bool:
-    """Credentials may follow a redirect only to the same origin, or its http → https upgrade."""
-    if a.host != b.host:
-        return False
-    if a.scheme == b.scheme and a.port == b.port:
-        return True
-    return a.scheme == "http" and b.scheme == "https" and a.port in (None, 80) and b.port in (None, 443)
-
-
 async def probe(cfg: Config, ctx: ProbeContext) -> Result:
-    from dxagent.checks.http import (
-        flow as _httpflow,  # h11 for direct requests; httpx only for a proxy or HTTP/2 (lazily)
-    )
+    from dxagent.checks.http import flow  # httpx is imported when a check of this kind runs
 
-    timeline, m, extra = await _httpflow.run(cfg, ctx)
+    timeline, m, extra = await flow.run(cfg, ctx)
     verdict = judge(cfg, m)
     # Success means "worked and met the expectations"; a WARN (slow, body over the limit) still worked.
     samples = [Sample.of("http_success", m.failure is None and verdict.status <= Status.WARN)]

@@ -1,10 +1,9 @@
-"""Measuring helpers for the `http` kind: phase timeline, timed DNS+connect, bounded body reader.
+"""Measuring helpers for the `http` kind: the phase timeline fed by httpx's trace, a bounded body reader.
 
-Why our own resolver step: a connect that resolves the name itself (httpcore's, asyncio's) cannot
-tell DNS time from TCP connect time. `Connector` resolves the host (on a daemon thread, so a hung
-resolver cannot outlive the check) and then connects to the resolved address; TLS still uses the
-original host name as SNI and for certificate checks, and the Host header is unchanged. Both
-transports use it (httpcore through `_httpxport.TimedBackend`).
+`Timeline.trace` is the callback of httpx's `trace` request extension: httpcore reports each
+operation (connect_tcp, start_tls, send_request_headers, receive_response_headers, … for HTTP/1.1
+and HTTP/2) as started/complete/failed, which gives the phases and, after a failure or timeout,
+the phase it happened in. The name lookup is not among them (checks/http/client.py times it).
 
 Why a bounded decoder: httpx decompresses a whole chunk at once; a small gzip chunk can expand
 to gigabytes. We read raw bytes and decompress with `max_length`, never past `max_body_bytes`.
@@ -13,30 +12,28 @@ to gigabytes. We read raw bytes and decompress with `max_length`, never past `ma
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
+import functools
 import re
-import socket
 import ssl
 import time
 import zlib
 from typing import Any
 
 from dxagent.checks.http.judge import PHASES
-from dxagent.checks.http.stream import SocketStream, connect
-from dxagent.probe import run_blocking
 
-__all__ = ["BodyReader", "Connector", "ResolveError", "Timeline", "cert_not_after", "clean_text", "html_title",
-           "tls_failure"]
+__all__ = ["BodyReader", "Timeline", "cert_not_after", "clean_text", "html_title", "tls_failure"]
 
 
-# httpcore trace operation → our phase (the httpx transport); "request" spans headers and body sending.
+# httpcore trace operation → our phase; "request" spans headers and body sending. The operation
+# names are the same for http11.* and http2.*; connection.* covers connect and TLS.
 _TRACE_BEGIN = {
+    "connect_tcp": "connect",
     "start_tls": "tls",
     "send_connection_init": "request",
     "send_request_headers": "request",
     "receive_response_headers": "ttfb",
 }
-_TRACE_END = {"start_tls": "tls", "send_request_body": "request", "receive_response_headers": "ttfb"}
+_TRACE_END = {"connect_tcp": "connect", "start_tls": "tls", "send_request_body": "request", "receive_response_headers": "ttfb"}
 
 
 class Timeline:
@@ -90,84 +87,6 @@ class Timeline:
             phase = _TRACE_END.get(op)
             if phase is not None:
                 self.end(phase)
-
-
-class ResolveError(OSError):
-    """The host name did not resolve (raised through either transport unchanged)."""
-
-    def __init__(self, host: str, message: str) -> None:
-        super().__init__(message)
-        self.host = host
-
-
-class Connector:
-    """Resolves and connects, timing `dns` and `connect` apart (see module docstring).
-
-    `stream_class` decides the stream's flavour (and so its exception types): ours for h11,
-    httpcore's for the httpx transport. `address` is where the last connection went.
-    """
-
-    def __init__(self, timeline: Timeline, family: int, stream_class: type[SocketStream] = SocketStream) -> None:
-        self.timeline = timeline
-        self.family = family
-        self.stream_class = stream_class
-        self.address: str | None = None
-
-    async def _resolve(self, host: str, port: int) -> list[str]:
-        try:
-            ip = ipaddress.ip_address(host.strip("[]"))
-        except ValueError:
-            pass
-        else:
-            if self.family not in (socket.AF_UNSPEC, socket.AF_INET if ip.version == 4 else socket.AF_INET6):
-                raise ResolveError(host, f"{host} is not an address of the requested family")
-            return [str(ip)]
-        try:
-            infos = await run_blocking(socket.getaddrinfo, host, port, self.family, socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as exc:
-            raise ResolveError(host, getattr(exc, "strerror", None) or str(exc)) from None
-        return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None) -> SocketStream:
-        self.timeline.begin("dns")
-        try:
-            addresses = await self._resolve(host, port)
-        except BaseException:
-            self.timeline.end("dns", failed=True)
-            raise
-        self.timeline.end("dns")
-        self.timeline.begin("connect")
-        error: BaseException | None = None
-        refused = self.stream_class.errors.ConnectError
-        for addr in addresses:  # in resolver order, like socket.create_connection
-            try:
-                stream = await connect(addr, port, timeout, self.stream_class)
-            except refused as exc:
-                error = exc
-                continue
-            except BaseException:
-                self.timeline.end("connect", failed=True)
-                raise
-            self.address = addr
-            self.timeline.end("connect")
-            return stream
-        self.timeline.end("connect", failed=True)
-        assert error is not None
-        raise error
-
-    async def open(self, scheme: str, host: str, port: int, ssl_context: ssl.SSLContext) -> SocketStream:
-        """`connect_tcp`, then TLS for https timed as the `tls` phase: one origin's stream, for either transport."""
-        stream = await self.connect_tcp(host, port)
-        if scheme != "https":
-            return stream
-        self.timeline.begin("tls")
-        try:
-            stream = await stream.start_tls(ssl_context, server_hostname=host)
-        except BaseException:
-            self.timeline.end("tls", failed=True)
-            raise
-        self.timeline.end("tls")
-        return stream
 
 
 @dataclasses.dataclass
@@ -241,20 +160,20 @@ def html_title(text: str) -> str | None:
 
 
 def cert_not_after(ssl_object: ssl.SSLObject | ssl.SSLSocket | None) -> float | None:
-    """The peer leaf certificate's not-after (Unix time), read from its DER (verified or not).
-
-    Walking the DER to the validity costs a fraction of `getpeercert()`'s dict and strptime
-    (bench/bench_http.py --profile); the dates are the same (tests/checks/test_tls.py).
-    """
+    """The peer leaf certificate's not-after (Unix time), verified or not, parsed by `cryptography.x509`."""
     if ssl_object is None:
         return None
     try:
         der = ssl_object.getpeercert(binary_form=True)
     except (ValueError, ssl.SSLError):
         return None
-    if not der:
-        return None
-    from cryptography import x509
+    return _not_after(der) if der else None
+
+
+@functools.lru_cache(maxsize=256)
+def _not_after(der: bytes) -> float | None:
+    """Not-after of one DER certificate; a server presents the same one probe after probe, so it is kept."""
+    from cryptography import x509  # only once an https response arrived
 
     try:
         return x509.load_der_x509_certificate(der).not_valid_after_utc.timestamp()
@@ -279,6 +198,8 @@ def tls_failure(exc: BaseException) -> tuple[str, str] | None:
         if isinstance(cur, ssl.SSLCertVerificationError):
             message = cur.verify_message or str(cur)
             return _VERIFY_CODES.get(cur.verify_code, "verify_failed"), message
+        if isinstance(cur, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            return "handshake", f"connection closed during the TLS handshake ({cur.reason or cur})"
         if isinstance(cur, ssl.SSLError):
             return "handshake", cur.reason or cur.strerror or str(cur)
         cur = cur.__cause__ or cur.__context__

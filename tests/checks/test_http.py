@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 import zlib
@@ -160,6 +161,26 @@ def test_judge_failures(failure: Failure, reason: Reason, words_en: str, words_v
     assert v.status == Status.CRIT and v.reason == reason
     assert words_en in v.summary.en and words_vi in v.summary.vi
     assert v.hint is not None and VI_MARKS & set(v.hint.vi)
+
+
+@pytest.mark.parametrize(("fields", "m", "words"), [
+    ({}, {"failure": Failure(Reason.CONNECT, "connect", "refused", "connection refused")}, ["portal.example:8443"]),
+    ({}, {"failure": Failure(Reason.DNS, "dns", "dns", "Name or service not known")}, ["portal.example"]),
+    ({}, {"failure": Failure(Reason.TIMEOUT, "ttfb", "timeout", "")}, ["portal.example:8443"]),
+    ({}, {"failure": Failure(Reason.TLS, "tls", "expired", "certificate has expired")}, ["portal.example:8443"]),
+    ({"max_redirects": 4}, {"failure": Failure(Reason.STATUS, "ttfb", "redirect_limit", "more than 4 redirects")},
+     ["https://portal.example:8443/dvc", "4"]),
+    ({}, {"status_code": 500}, ["portal.example:8443", "500"]),
+    ({"expect": {"status": [200]}}, {"status_code": 404}, ["https://portal.example:8443/dvc", "200"]),
+    ({"thresholds": {"warn": "250ms", "crit": 5}}, {"total": 0.5}, ["portal.example", "0.25 s", "warn"]),
+])
+def test_hints_name_the_checks_own_values(fields: dict[str, Any], m: dict[str, Any], words: list[str]) -> None:
+    """Issue #19: a hint names the check's host, port, URL (without credentials) and the limit crossed."""
+    v = judge(check(url="https://portal.example:8443/dvc", **fields), measured(**m))
+    assert v.hint is not None
+    for word in words:
+        assert word in v.hint.en, (word, v.hint.en)
+        assert word.replace(" s", " giây") in v.hint.vi or word in v.hint.vi, (word, v.hint.vi)
 
 
 def test_body_reader_bounds_plain_and_gzip() -> None:
@@ -347,14 +368,11 @@ def test_http2(pki: TestPKI) -> None:
     assert r.details["title"] == "h2 portal"
 
 
-def test_h2_and_the_httpx_cli_are_imported_only_when_an_http2_probe_needs_them(pki: TestPKI) -> None:
-    """dxagent.leanimport: a fresh daemon-like process probes over HTTP/1.1 without loading h2 or
-    httpx's CLI; a check that offers HTTP/2 then gets h2 and speaks it.
-
-    And (issue #3) direct http and https probes run on h11 without importing httpx, httpcore or
-    anyio at all (nor idna for an ASCII host, nor http.cookiejar without a cookie); a proxied
-    probe in the same process then imports httpx (still without h2 or its CLI) and works."""
-    leaf = pki.leaf(filename="h2lean")
+def test_every_request_goes_through_httpx_public_api(pki: TestPKI) -> None:
+    """One code path (issue #15): a fresh process probes over HTTP/1.1, HTTP/2 and a proxy, each
+    through httpx's AsyncClient (its trace extension gives the phases), and no dxagent module
+    imports a private httpx/httpcore module or carries its own HTTP/1.1 parser."""
+    leaf = pki.leaf(filename="h2fresh")
     servers = hs.RawServers()
     code = (
         "import json, sys\n"
@@ -363,37 +381,26 @@ def test_h2_and_the_httpx_cli_are_imported_only_when_an_http2_probe_needs_them(p
         "from dxagent.runner import Runner\n"
         "def probe(**kw):\n"
         "    (r,) = aio.run(Runner().run_all([Config(id='p', interval='1m', timeout='5s', **kw)]))\n"
-        "    return r.status.name, r.details.get('http_version')\n"
-        "def loaded():\n"
-        "    return sorted(m for m in sys.modules if m.split('.')[0] in ('h2', 'hpack', 'hyperframe', 'pygments', 'rich')"
-        " or m == 'httpx._main')\n"
-        "def heavy():\n"
-        "    return sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore', 'anyio', 'sniffio', 'idna')"
-        " or m in ('http.cookiejar', 'urllib.request'))\n"
-        "one = probe(url=sys.argv[1], ca_file=sys.argv[3])\n"
-        "plain = probe(url=sys.argv[4])\n"
-        "direct = heavy()\n"
-        "before = loaded()\n"
-        "proxied = probe(url='http://portal.example/', proxy=sys.argv[5])\n"
-        "after_proxy = [loaded(), 'httpx' in sys.modules]\n"
-        "two = probe(url=sys.argv[2], ca_file=sys.argv[3], http2=True)\n"
-        "print(json.dumps([one, before, two, 'h2' in sys.modules, plain, direct, proxied, after_proxy]))\n"
+        "    return r.status.name, r.details.get('http_version'), r.details['phases']['connect'] > 0\n"
+        "out = [probe(url=sys.argv[1], ca_file=sys.argv[3]), probe(url=sys.argv[2], ca_file=sys.argv[3], http2=True),\n"
+        "       probe(url='http://portal.example/', proxy=sys.argv[4])]\n"
+        "print(json.dumps([out, 'httpx' in sys.modules, 'h11' in sys.modules, 'h2' in sys.modules]))\n"
     )
     try:
         h2 = servers.add(hs.h2_handler, hs.server_context(str(leaf.chain), str(leaf.key), ["h2"]))
         proxy = servers.add(hs.proxy_echo)
-        with serve_https(leaf) as h1, serve_https(None) as plain_server:
+        with serve_https(leaf) as h1:
             out = subprocess.run([sys.executable, "-c", code, h1.url, f"https://127.0.0.1:{h2}/", str(pki.root_pem),
-                                  plain_server.url, f"http://127.0.0.1:{proxy}"],
-                                 capture_output=True, text=True, timeout=60)
+                                  f"http://127.0.0.1:{proxy}"], capture_output=True, text=True, timeout=60)
     finally:
         servers.close()
     assert out.returncode == 0, out.stderr
-    one, before, two, h2_loaded, plain, direct, proxied, after_proxy = json.loads(out.stdout)
-    assert one == ["OK", "HTTP/1.1"] and before == [], (one, before)
-    assert two == ["OK", "HTTP/2"] and h2_loaded, (one, two)
-    assert plain == ["OK", "HTTP/1.1"] and direct == [], (plain, direct)
-    assert proxied == ["OK", "HTTP/1.1"] and after_proxy == [[], True], (proxied, after_proxy)
+    assert json.loads(out.stdout) == [[["OK", "HTTP/1.1", True], ["OK", "HTTP/2", True], ["OK", "HTTP/1.1", True]],
+                                      True, True, True]
+    root = Path(__file__).resolve().parents[2]
+    sources = [p for top in ("agent", "checks", "exporters", "alerts", "reports") for p in (root / top).rglob("*.py")]
+    private = [str(p) for p in sources if re.search(r"^\s*(from|import)\s+(httpx\._|httpcore\._|h11\b)", p.read_text(), re.M)]
+    assert private == []
 
 
 def test_through_a_proxy_with_credentials(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,3 +163,57 @@ def test_all_hostile_and_one_healthy_via_the_runner(raw: dict[str, int], tmp_pat
         assert r.reason == reason and r.status >= Status.WARN, (check_id, r.summary)
         assert r.duration < timeouts[check_id] + 0.5, (check_id, r.duration)  # each bounded by its own timeout
     assert wall < max(timeouts.values()) + SLACK
+
+
+# --- odd but real servers (formerly compared with httpx in test_http_wire.py; now httpx is the client) ----------
+
+@pytest.fixture(scope="module")
+def odd() -> Iterator[dict[str, int]]:
+    servers = hs.RawServers()
+    yield {name: servers.add(getattr(hs, name)) for name in
+           ("record_request", "informational", "http10_close", "chunked", "disconnect", "short_body", "not_http",
+            "keepalive_redirects")}
+    servers.close()
+
+
+@pytest.mark.parametrize(("server", "fields", "status", "reason", "check"), [
+    ("informational", {}, Status.OK, None, lambda r: r.details["title"] == "hints"),
+    ("http10_close", {}, Status.OK, None, lambda r: r.details["title"] == "Công cü" and r.details["http_version"] == "HTTP/1.0"),
+    ("chunked", {"expect": {"headers": {"x-multi": "^a, b$"}, "body_contains": ["chunked"]}}, Status.OK, None,
+     lambda r: value(r, "http_body_bytes") == 5022),
+    ("disconnect", {}, Status.CRIT, Reason.CONNECT, lambda r: r.details["error"] == "closed" and r.details["phase"] == "ttfb"),
+    ("short_body", {}, Status.CRIT, Reason.CONNECT, lambda r: r.details["phase"] == "transfer"),
+    ("not_http", {"timeout": "1s"}, Status.CRIT, Reason.CONTENT, lambda r: r.details["error"] == "protocol"),
+])
+def test_odd_servers(odd: dict[str, int], server: str, fields: dict[str, Any], status: Status, reason: Reason | None,
+                     check: Any) -> None:
+    r, took = run_one(cfg(server, f"http://127.0.0.1:{odd[server]}/", **fields))
+    assert (r.status, r.reason) == (status, reason), r.summary
+    assert check(r), r.details
+    assert took < 2 + SLACK
+
+
+def test_request_on_the_wire_keeps_the_host_name(odd: dict[str, int]) -> None:
+    """The request goes to the resolved address, but Host is the URL's (or the configured) name."""
+    port = odd["record_request"]
+    hs.RECORDED.clear()
+    run_one(cfg("a", f"http://localhost:{port}/a%20b/ư?q=1", method="POST", body="xin chào", bearer_token="tok"))
+    run_one(cfg("b", f"http://localhost:{port}/", headers={"Host": "vhost.example", "X-Trace": "1"}))
+    first, second = (dict(line.split(b": ", 1) for line in raw.split(b"\r\n\r\n")[0].split(b"\r\n")[1:])
+                     for raw in hs.RECORDED)
+    assert hs.RECORDED[0].startswith(b"POST /a%20b/%C6%B0?q=1 HTTP/1.1\r\n")
+    assert hs.RECORDED[0].endswith("xin chào".encode())
+    assert first[b"Host"] == f"localhost:{port}".encode() and first[b"Authorization"] == b"Bearer tok"
+    assert first[b"Accept-Encoding"] == b"gzip, deflate" and first[b"User-Agent"].startswith(b"dxagent-http/")
+    assert second[b"Host"] == b"vhost.example" and second[b"X-Trace"] == b"1"
+
+
+@pytest.mark.parametrize(("path", "connections"), [("/hop/3", 1), ("/close/3", 4)])
+def test_same_origin_redirects_reuse_the_connection_while_they_can(odd: dict[str, int], path: str,
+                                                                   connections: int) -> None:
+    for http2 in (False, True):
+        hs.CONNECTIONS.clear()
+        r, _ = run_one(cfg("k", f"http://localhost:{odd['keepalive_redirects']}{path}", http2=http2))
+        assert r.status == Status.OK and r.details["redirects"] == 3, r.summary
+        assert len(hs.CONNECTIONS) == connections, (path, http2)
+        assert r.details["phases"]["dns"] > 0  # a name, resolved once and kept for the chain

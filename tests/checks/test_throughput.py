@@ -87,6 +87,7 @@ async def test_paced_server_rate_is_measured() -> None:
     assert s["throughput_bytes"] == 2 * 1024 * 1024 and r.details["stopped_by"] == "end of file"
     assert s["throughput_contracted_ratio"] == pytest.approx(s["throughput_bytes_per_second"] * 8 / 100e6)
     assert (r.status, r.reason) == (Status.CRIT, Reason.THRESHOLD)
+    assert "20% of 100 Mbps" in r.hint.en and "127.0.0.1:" in r.hint.vi  # the limit crossed, the host
     assert "% of 100 Mbps" in r.summary.en and "% của 100 Mbps" in r.summary.vi and r.hint is not None
 
 
@@ -117,11 +118,13 @@ async def test_failures_have_reasons_and_no_rate_samples() -> None:
         missing = await _probe(_cfg(base + "/nothing"))
         hung = await _probe(_cfg(base + "/hang", max_seconds="500ms", timeout="1500ms"))
     assert (missing.status, missing.reason, missing.details["status_code"]) == (Status.CRIT, Reason.STATUS, 404)
-    assert (hung.status, hung.reason, hung.details["phase"]) == (Status.CRIT, Reason.TIMEOUT, "connect")
+    assert (hung.status, hung.reason, hung.details["phase"]) == (Status.CRIT, Reason.TIMEOUT, "ttfb")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         refused = await _probe(_cfg(f"http://127.0.0.1:{s.getsockname()[1]}/x"))
     assert (refused.status, refused.reason) == (Status.CRIT, Reason.CONNECT)
+    where = f"127.0.0.1:{refused.target.rsplit(':', 1)[1].split('/')[0]}"
+    assert where in refused.hint.en and where in refused.hint.vi and where in refused.summary.en  # the check's own values
     dns = await _probe(_cfg("http://no-such-host.invalid/file"))
     assert (dns.status, dns.reason) == (Status.CRIT, Reason.DNS)
     assert all(not r.samples for r in (missing, hung, refused, dns))
@@ -135,6 +138,7 @@ def test_judge_is_pure() -> None:
     assert throughput.judge(cfg, 150e6, 20_000_000, False, 1.0) == (Status.WARN, Reason.THRESHOLD)
     assert throughput.judge(cfg, 90e6, 20_000_000, False, 2.0) == (Status.CRIT, Reason.THRESHOLD)
     assert throughput.judge(cfg, 190e6, 10_000, True, 0.01) == (Status.WARN, Reason.CONTENT)
+    assert _cfg("https://u:pw@files.example/f").target_label() == "https://files.example/f"  # credentials never shown
 
 
 @pytest.mark.parametrize("body, msg", [
