@@ -182,7 +182,7 @@ async def _get(client: Any, url: Any, timeline: Any, deadline: float) -> Any:
     """GET `url`, following up to `_MAX_REDIRECTS` redirects without reading their bodies; the final response streams."""
     import httpx
 
-    from dxagent.checks.http.flow import RedirectError
+    from dxagent.checks.http.flow import RedirectError, redirect_target
 
     for _ in range(_MAX_REDIRECTS + 1):
         left = max(deadline - time.monotonic() - 0.05, 0.001)  # httpx's own timeouts end just before the deadline
@@ -192,12 +192,7 @@ async def _get(client: Any, url: Any, timeline: Any, deadline: float) -> Any:
         if resp.status_code not in (301, 302, 303, 307, 308) or location is None:
             return resp
         await resp.aclose()
-        try:
-            url = url.join(location)
-        except httpx.InvalidURL as exc:
-            raise RedirectError("bad_redirect", f"invalid redirect Location ({exc})") from None
-        if url.scheme not in ("http", "https"):
-            raise RedirectError("bad_redirect", f"redirect to a non-http URL ({url.scheme}:)")
+        url = redirect_target(url, location)
     raise RedirectError("redirect_limit", f"more than {_MAX_REDIRECTS} redirects")
 
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from dxagent.history.outages import Outage, outages
 from dxagent.model import Status
 
 __all__ = ["CheckInfo", "Obs", "SiteData", "StoreData", "SnapshotData", "snapshot_obs", "read_snapshot",
@@ -65,6 +66,9 @@ class SiteData(Protocol):
 
     def alive_seconds(self, since: float, until: float) -> float | None:
         """How long the agent ran in the period; None when unknown."""
+
+    def outages(self, since: float, until: float, *, min_status: Status = Status.CRIT) -> list[Outage] | None:
+        """Per-check outages overlapping [since, until) (dxagent.history.outages); None without history."""
 
 
 def sample_key(name: str, labels: Mapping[str, str]) -> str:
@@ -131,6 +135,9 @@ class SnapshotData:
     def alive_seconds(self, since: float, until: float) -> float | None:
         return None
 
+    def outages(self, since: float, until: float, *, min_status: Status = Status.CRIT) -> list[Outage] | None:
+        return None
+
 
 class StoreData:
     """A site read from its History store, with the config's checks and optionally a fresher snapshot."""
@@ -184,6 +191,9 @@ class StoreData:
 
     def alive_seconds(self, since: float, until: float) -> float | None:
         return sum(max(0.0, min(b, until) - max(a, since)) for a, b in self.history.alive_intervals(since, until))
+
+    def outages(self, since: float, until: float, *, min_status: Status = Status.CRIT) -> list[Outage] | None:
+        return outages(self.history, since, until, min_status=min_status)
 
 
 def matching_checks(checks: Sequence[CheckInfo], kinds: Sequence[str], ids: Sequence[str],

@@ -20,7 +20,8 @@ from dxagent.model import Status, Text, t
 from dxagent.reports.data import CheckInfo, Obs, SiteData, matching_checks
 from dxagent.reports.profile import Criterion, Profile, SampleSpec, Selection, Target, parse_sample_key
 
-__all__ = ["KeyValue", "CriterionResult", "TargetResult", "Evaluation", "evaluate", "MET", "NOT_MET", "UNKNOWN"]
+__all__ = ["KeyValue", "CriterionResult", "TargetResult", "Evaluation", "evaluate", "window_of", "MET", "NOT_MET",
+           "UNKNOWN"]
 
 MET, NOT_MET, UNKNOWN = "met", "not_met", "unknown"
 _OPS: dict[str, Callable[[float, float], bool]] = {
@@ -136,8 +137,7 @@ class _Evaluator:
 
     def criterion(self, target: Target, c: Criterion) -> CriterionResult:
         sel = target.selection(c)
-        window = c.window if c.measure in ("availability", "percentile", "mean") and c.window else self.period
-        since = self.until - window
+        since = self.until - window_of(c, self.period)
         checks = matching_checks(self.data.checks, sel.kinds, sel.ids, sel.groups)
         if not checks:
             return CriterionResult(c, sel, UNKNOWN, None, False, _no_checks(sel), since, self.until, [])
@@ -289,6 +289,14 @@ class _Evaluator:
 
     def _m_mean(self, c: Criterion, sel: Selection, checks: list[CheckInfo], since: float) -> Any:
         return self._windowed(c, sel, checks, since, lambda vs: sum(vs) / len(vs))
+
+
+def window_of(c: Criterion, period: float) -> float:
+    """The window a criterion is evaluated over: its own window (windowed measures) but never longer
+    than the report period, so `--period 1h` is honoured by every criterion; else the period."""
+    if c.measure in ("availability", "percentile", "mean") and c.window:
+        return min(c.window, period)
+    return period
 
 
 def _combine(results: list[CriterionResult]) -> tuple[str, bool]:

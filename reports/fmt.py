@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-__all__ = ["unit_of", "fmt_value", "fmt_time", "fmt_duration", "fmt_compare", "word", "OUTCOME_WORDS"]
+__all__ = ["unit_of", "fmt_value", "fmt_time", "fmt_duration", "fmt_span", "fmt_clock", "fmt_reason", "fmt_compare",
+           "word", "OUTCOME_WORDS"]
 
 _WORDS: dict[str, tuple[str, str]] = {
     "site_report": ("Readiness report", "Báo cáo mức sẵn sàng"),
@@ -33,6 +34,23 @@ _WORDS: dict[str, tuple[str, str]] = {
     "trend": ("Change", "Thay đổi"), "rank": ("#", "STT"), "score_hist": ("Score distribution", "Phân bố điểm"),
     "days": ("days", "ngày"), "gap": ("data gaps", "khoảng thiếu dữ liệu"),
     "agent_alive": ("Agent running", "Tác tử hoạt động"), "targets": ("Targets", "Tiêu chí"),
+    "outages": ("Outages", "Gián đoạn"), "start": ("Start", "Bắt đầu"), "end": ("End", "Kết thúc"),
+    "duration": ("Duration", "Thời lượng"), "link": ("Link (host or group)", "Đường truyền (máy đích hoặc nhóm)"),
+    "affected": ("Checks and targets affected", "Kiểm tra và đích bị ảnh hưởng"),
+    "ongoing": ("ongoing", "đang diễn ra"), "no_outages": ("No outage in the period.", "Không có gián đoạn nào trong kỳ."),
+    "outages_unknown": ("No history: outages cannot be listed.", "Không có lịch sử: không liệt kê được gián đoạn."),
+    "cause": ("Cause", "Nguyên nhân"), "cause_power": ("power failure", "mất điện"),
+    "reason": ("Reason", "Lý do"), "outage_count": ("Outages", "Số lần gián đoạn"),
+    "outage_time": ("total", "tổng thời gian"), "longest": ("longest", "dài nhất"),
+    "power_events": ("Power events", "Sự cố nguồn điện"), "window": ("window", "khung thời gian"),
+    "profile_window": ("profile", "theo bộ tiêu chí"),
+    "outages_more": ("{n} shorter outages not listed", "{n} gián đoạn ngắn hơn không được liệt kê"),
+}
+_REASONS: dict[str, str] = {  # Reason values as Vietnamese readers know them
+    "dns": "lỗi phân giải tên (DNS)", "connect": "không kết nối được", "timeout": "quá thời gian chờ",
+    "tls": "lỗi TLS", "status": "mã trạng thái sai", "content": "nội dung sai", "auth": "lỗi xác thực",
+    "permission": "không đủ quyền", "config": "lỗi cấu hình", "internal": "lỗi nội bộ",
+    "threshold": "vượt ngưỡng", "down": "ngừng hoạt động",
 }
 OUTCOME_WORDS = ("met", "not_met", "unknown")
 
@@ -96,6 +114,34 @@ def fmt_duration(seconds: float) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.0f}h"
     return f"{seconds / 60:.0f}m"
+
+
+def fmt_span(seconds: float | None) -> str:
+    """An outage length to the second: `45s`, `1m 30s`, `2h 05m`, `3d 4h`."""
+    if seconds is None:
+        return "—"
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60:02d}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def fmt_clock(ts: float | None) -> str:
+    """A time to the second (outage starts and ends)."""
+    if not ts:
+        return "—"
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt_reason(reason: str | None, lang: str) -> str:
+    """A Reason value in the reader's language ('—' when none)."""
+    if not reason:
+        return "—"
+    return _REASONS.get(reason, reason) if lang == "vi" else reason
 
 
 def fmt_compare(op: str) -> str:

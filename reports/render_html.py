@@ -12,7 +12,7 @@ from typing import Any
 import jinja2
 
 from dxagent.reports import svg
-from dxagent.reports.fmt import fmt_compare, fmt_duration, fmt_time, fmt_value, word
+from dxagent.reports.fmt import fmt_clock, fmt_compare, fmt_duration, fmt_reason, fmt_span, fmt_time, fmt_value, word
 
 __all__ = ["render_site", "render_rollup", "environment"]
 
@@ -42,6 +42,9 @@ def _helpers(lang: str) -> dict[str, Any]:
         "ft": fmt_time,
         "fd": fmt_duration,
         "cmp": fmt_compare,
+        "fs": fmt_span,
+        "fc": fmt_clock,
+        "fr": lambda reason: fmt_reason(reason, lang),
     }
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dxagent.reports.fmt import fmt_compare, fmt_duration, fmt_time, fmt_value, word
+from dxagent.reports.fmt import fmt_clock, fmt_compare, fmt_duration, fmt_reason, fmt_span, fmt_time, fmt_value, word
 
 __all__ = ["site_markdown", "rollup_markdown", "site_csv", "rollup_csv", "md_escape", "csv_safe"]
 
@@ -58,11 +58,13 @@ def site_markdown(doc: Mapping[str, Any], lang: str = "en") -> str:
     for t in doc["targets"]:
         outcome = w("at_risk") if t["at_risk"] else w(t["outcome"])
         values = "<br>".join(f"{md_escape(_n(c['label'], lang))}: {fmt_value(c['value'], c['unit'], lang)}"
+                             + _window_note(c, lang)
                              + (f" ({md_escape(_n(c['why'], lang))})" if c["why"] else "") for c in t["criteria"])
         limits = "<br>".join(f"{fmt_compare(c['compare'])} {fmt_value(c['threshold'], c['unit'], lang)}"
                              for c in t["criteria"])
         lines.append(f"| **{md_escape(t['id'])}** {md_escape(_n(t['name'], lang))} | {outcome} | {values} | "
                      f"{limits} | {t['weight']:g} |")
+    lines += _outages_markdown(doc, lang)
     if doc.get("findings"):
         lines += ["", f"## {w('findings')}", ""]
         for f in doc["findings"]:
@@ -71,6 +73,48 @@ def site_markdown(doc: Mapping[str, Any], lang: str = "en") -> str:
     lines += ["", f"## {w('source')}", ""]
     lines += [f"- **{md_escape(t['id'])}**: {md_escape(t['source'])}" for t in doc["targets"]]
     return "\n".join(lines) + "\n"
+
+
+def _window_note(c: Mapping[str, Any], lang: str) -> str:
+    """' (window 1h; profile 30d)' when the report period shortened the criterion's own window."""
+    own = c.get("profile_window_seconds")
+    if not own or own <= c["window_seconds"]:
+        return ""
+    return (f" ({word('window', lang)} {fmt_duration(c['window_seconds'])}; "
+            f"{word('profile_window', lang)} {fmt_duration(own)})")
+
+
+def _outages_markdown(doc: Mapping[str, Any], lang: str) -> list[str]:
+    """The outage events section: one table row per event, its checks and targets in the row."""
+    def w(k: str) -> str:
+        return word(k, lang)
+
+    lines = ["", f"## {w('outages')}", ""]
+    events, summ = doc.get("outages"), doc.get("outage_summary")
+    if events is None:
+        return [*lines, w("outages_unknown")]
+    if not events:
+        return [*lines, w("no_outages")]
+    lines += [f"{w('outage_count')}: {summ['count']} · {w('outage_time')} {fmt_span(summ['seconds'])} · "
+              f"{w('longest')} {fmt_span(summ['longest_seconds'])}", "",
+              f"| {w('start')} | {w('end')} | {w('duration')} | {w('link')} | {w('affected')} | {w('reason')} |",
+              "|---|---|---:|---|---|---|"]
+    for o in events:
+        end = f"**{w('ongoing')}**" if o["ongoing"] else fmt_clock(o["end"])
+        checks = "<br>".join(f"`{md_escape(k['check'])}` {md_escape(k['target'])} {fmt_span(k['seconds'])}"
+                             for k in o["checks"])
+        cause = f" · {w('cause_power')}" if o.get("cause") == "power" else \
+            (f" · {md_escape(o['cause'])}" if o.get("cause") else "")
+        lines.append(f"| {fmt_clock(o['start'])} | {end} | {fmt_span(o['seconds'])} | {md_escape(o['link'])} | "
+                     f"{checks} | {o['worst']} · {md_escape(fmt_reason(o['reason'], lang))}{cause} |")
+    if summ["count"] > len(events):
+        lines += ["", w("outages_more").format(n=summ["count"] - len(events))]
+    if doc.get("power_events"):
+        lines += ["", f"### {w('power_events')}", ""]
+        lines += [f"- {fmt_clock(p['start'])} → {fmt_clock(p['end']) if p['end'] is not None else w('ongoing')}"
+                  f" ({fmt_span(p['seconds'])}): `{md_escape(p['check'])}` {md_escape(p['target'])} {p['worst']}"
+                  for p in doc["power_events"]]
+    return lines
 
 
 def rollup_markdown(doc: Mapping[str, Any], lang: str = "en") -> str:
@@ -88,18 +132,26 @@ def rollup_markdown(doc: Mapping[str, Any], lang: str = "en") -> str:
         delta = fmt_value(t["share_delta"], "ratio", lang) if t["share_delta"] is not None else "—"
         lines.append(f"| **{md_escape(t['id'])}** {md_escape(_n(t['name'], lang))} | {t['met']} | {t['not_met']} | "
                      f"{t['unknown']} | {fmt_value(t['share'], 'ratio', lang)} | {delta} |")
-    lines += ["", f"## {w('ranking')}", "", f"| {w('rank')} | {w('site')} | {w('score')} | {w('failing')} |",
-              "|---:|---|---:|---|"]
+    lines += ["", f"## {w('ranking')}", "",
+              f"| {w('rank')} | {w('site')} | {w('score')} | {w('outage_count')} | {w('failing')} |",
+              "|---:|---|---:|---:|---|"]
     for s in doc["sites"]:
         if s["score"] is not None:
             lines.append(f"| {s['rank']} | {md_escape(s['name'] or s['site'])} | {fmt_value(s['score'], 'ratio', lang)}"
-                         f" | {md_escape(', '.join(s['not_met']))} |")
+                         f" | {_outage_cell(s)} | {md_escape(', '.join(s['not_met']))} |")
     nodata = [s for s in doc["sites"] if s["score"] is None]
     if nodata:
         lines += ["", f"## {w('no_data_sites')}", ""]
         lines += [f"- {md_escape(s['name'] or s['site'])} ({md_escape(s['site'])}): {md_escape(s['problem'])}"
                   for s in nodata]
     return "\n".join(lines) + "\n"
+
+
+def _outage_cell(s: Mapping[str, Any]) -> str:
+    """A roll-up site's outage count and total time, or '—' when its report could not say."""
+    if s.get("outages") is None:
+        return "—"
+    return f"{s['outages']}" + (f" ({fmt_span(s['outage_seconds'])})" if s["outages"] else "")
 
 
 def _csv(rows: list[list[Any]]) -> str:
@@ -127,9 +179,12 @@ def site_csv(doc: Mapping[str, Any], lang: str = "en") -> str:
 def rollup_csv(doc: Mapping[str, Any], lang: str = "en") -> str:
     """One row per site with its score, rank and each target's outcome (the spreadsheet offices pass around)."""
     ids = [t["id"] for t in doc["targets"]]
-    rows: list[list[Any]] = [["rank", "site", "name", "province", "score", "score_delta", *ids, "problem"]]
+    rows: list[list[Any]] = [["rank", "site", "name", "province", "score", "score_delta", *ids, "outages",
+                              "outage_seconds", "problem"]]
     for s in doc["sites"]:
         status = {i: "not_met" for i in s["not_met"]} | {i: "unknown" for i in s["unknown"]}
         rows.append([s["rank"], s["site"], s["name"], s["province"], s["score"], s["score_delta"],
-                     *[(status.get(i, "met") if s["score"] is not None else "") for i in ids], s["problem"] or ""])
+                     *[(status.get(i, "met") if s["score"] is not None else "") for i in ids],
+                     "" if s.get("outages") is None else s["outages"],
+                     "" if s.get("outage_seconds") is None else s["outage_seconds"], s["problem"] or ""])
     return _csv(rows)

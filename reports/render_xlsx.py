@@ -53,7 +53,7 @@ def rollup_xlsx(doc: Mapping[str, Any], lang: str = "vi") -> bytes:
     sites.column_dimensions["C"].width = 32
     sites.freeze_panes = "C2"
     sites.append([cell(sites, h, head=True) for h in (w("rank"), w("site"), "", w("province"), w("score"), w("trend"),
-                                                       *ids)])
+                                                       *ids, w("outage_count"), w("duration"))])
     words = {k: w(k) for k in _FILL}
     for s in doc["sites"]:
         if s["score"] is None:
@@ -61,7 +61,9 @@ def rollup_xlsx(doc: Mapping[str, Any], lang: str = "vi") -> bytes:
         status = {i: "not_met" for i in s["not_met"]} | {i: "unknown" for i in s["unknown"]}
         sites.append([s["rank"], csv_safe(s["site"]), csv_safe(s["name"]), csv_safe(s["province"]),
                       cell(sites, s["score"], fmt="0.0%"), cell(sites, s["score_delta"], fmt="+0.0%;-0.0%;0.0%"),
-                      *[cell(sites, words[status.get(i, "met")], fill=status.get(i, "met")) for i in ids]])
+                      *[cell(sites, words[status.get(i, "met")], fill=status.get(i, "met")) for i in ids],
+                      s.get("outages"), cell(sites, None if s.get("outage_seconds") is None
+                                             else s["outage_seconds"] / 86400, fmt="[h]:mm:ss")])
     nodata = wb.create_sheet(w("no_data_sites")[:31])
     nodata.append([cell(nodata, h, head=True) for h in (w("site"), "", w("province"), w("details"))])
     for s in doc["sites"]:

@@ -38,6 +38,8 @@ class SiteRecord:
     outcomes: dict[str, str] = dataclasses.field(default_factory=dict)
     generated_at: float | None = None
     problem: str | None = None
+    outages: int | None = None  # outage events in the site report's period (None: not known)
+    outage_seconds: float | None = None
 
 
 def record_from_document(doc: Mapping[str, Any], profile: Profile, now: float | None = None) -> SiteRecord:
@@ -53,6 +55,11 @@ def record_from_document(doc: Mapping[str, Any], profile: Profile, now: float | 
         for t in targets:
             if isinstance(t, dict) and t.get("outcome") in (MET, NOT_MET, UNKNOWN):
                 rec.outcomes[str(t.get("id"))] = t["outcome"]
+        summary = doc.get("outage_summary")
+        if isinstance(summary, dict) and isinstance(summary.get("count"), int):
+            rec.outages = summary["count"]
+            secs = summary.get("seconds")
+            rec.outage_seconds = float(secs) if isinstance(secs, (int, float)) else None
         known = doc.get("known_weight")
         rec.score = float(doc["score"]) if isinstance(doc.get("score"), (int, float)) and known else None
         if rec.score is None:
@@ -148,6 +155,7 @@ def rollup(records: Iterable[SiteRecord], profile: Profile, *, source: str, prov
             "score_delta": None if rec.score is None or prev_score is None else round(rec.score - prev_score, 6),
             "not_met": [i for i in ids if rec.outcomes.get(i) == NOT_MET],
             "unknown": [i for i in ids if rec.score is not None and rec.outcomes.get(i, UNKNOWN) == UNKNOWN],
+            "outages": rec.outages, "outage_seconds": rec.outage_seconds,
             "generated_at": rec.generated_at, "problem": rec.problem,
         })
     mean = sum(r.score or 0.0 for r in with_data) / len(with_data) if with_data else None
@@ -160,7 +168,8 @@ def rollup(records: Iterable[SiteRecord], profile: Profile, *, source: str, prov
         "province": province,
         "profile": {"id": profile.id, "version": profile.version, "name": profile.name.model_dump(),
                     "source": profile.source},
-        "counts": {"sites": len(sites), "with_data": len(with_data), "no_data": len(sites) - len(with_data)},
+        "counts": {"sites": len(sites), "with_data": len(with_data), "no_data": len(sites) - len(with_data),
+                   "outages": sum(r.outages or 0 for r in sites.values())},
         "mean_score": None if mean is None else round(mean, 6),
         "targets": targets,
         "sites": site_rows,

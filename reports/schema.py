@@ -28,7 +28,10 @@ _CRITERION: dict[str, Any] = {
         "compare": {"enum": [">=", "<=", ">", "<", "=="]},
         "threshold": {"type": "number"},
         "warn": _NUM_OR_NULL,
-        "window_seconds": {"type": "number"},
+        "window_seconds": {"type": "number", "description": "the window used: the shorter of the criterion's own "
+                           "window and the report period"},
+        "profile_window_seconds": {"type": ["number", "null"], "description": "the criterion's own window "
+                                   "(windowed measures), before shortening to the period"},
         "outcome": _OUTCOME,
         "at_risk": {"type": "boolean"},
         "value": _NUM_OR_NULL,
@@ -50,6 +53,31 @@ _CRITERION: dict[str, Any] = {
             "properties": {"points": {"type": "array", "items": {
                 "type": "array", "prefixItems": [{"type": "number"}, {"type": "number"}], "minItems": 2,
                 "maxItems": 2}}}}},
+    },
+}
+
+_OUTAGE_CHECK: dict[str, Any] = {
+    "type": "object", "required": ["check", "kind", "target", "start", "end", "seconds", "worst", "reason"],
+    "properties": {"check": {"type": "string"}, "kind": {"type": "string"}, "target": {"type": "string"},
+                   "start": {"type": "number"}, "end": _NUM_OR_NULL, "seconds": {"type": "number", "minimum": 0},
+                   "worst": {"enum": ["OK", "WARN", "CRIT", "UNKNOWN"]}, "reason": {"type": ["string", "null"]}},
+}
+
+_OUTAGE: dict[str, Any] = {
+    "type": "object",
+    "description": "one outage event: overlapping outages of checks on one link (same target host or a shared "
+                   "config group), clipped to the period",
+    "required": ["link", "start", "end", "seconds", "ongoing", "worst", "reason", "cause", "targets", "checks"],
+    "properties": {
+        "link": {"type": "string", "description": "the shared host (or group) of the checks"},
+        "start": {"type": "number"}, "end": {"type": ["number", "null"], "description": "null: still down at the "
+                                                                                         "period's end"},
+        "seconds": {"type": "number", "minimum": 0}, "ongoing": {"type": "boolean"},
+        "worst": {"enum": ["WARN", "CRIT", "UNKNOWN"]}, "reason": {"type": ["string", "null"]},
+        "cause": {"type": ["string", "null"], "description": "\"power\" when it began during or within 2 minutes "
+                                                             "after a power event; else null"},
+        "targets": {"type": "array", "items": {"type": "string"}},
+        "checks": {"type": "array", "items": _OUTAGE_CHECK},
     },
 }
 
@@ -89,6 +117,15 @@ SITE_SCHEMA: dict[str, Any] = {
         "findings": {"type": "array", "description": "latest non-OK results (untrusted text)", "items": {
             "type": "object", "properties": {k: {"type": ["string", "null"]} for k in
                                              ("id", "kind", "target", "status", "reason", "summary", "hint")}}},
+        "outages": {"description": "outage events of the period, oldest first; null without history",
+                    "anyOf": [{"type": "array", "items": _OUTAGE}, {"type": "null"}]},
+        "outage_summary": {"anyOf": [{"type": "null"}, {
+            "type": "object", "required": ["count", "seconds", "longest_seconds", "ongoing", "power"],
+            "properties": {"count": {"type": "integer", "minimum": 0}, "seconds": {"type": "number", "minimum": 0},
+                           "longest_seconds": {"type": "number", "minimum": 0},
+                           "ongoing": {"type": "integer", "minimum": 0}, "power": {"type": "integer", "minimum": 0}}}]},
+        "power_events": {"description": "non-OK periods of UPS checks; null without history",
+                         "anyOf": [{"type": "array", "items": _OUTAGE_CHECK}, {"type": "null"}]},
     },
 }
 
@@ -117,6 +154,9 @@ ROLLUP_SCHEMA: dict[str, Any] = {
             "type": "object", "required": ["site", "score", "rank", "not_met", "unknown", "problem"],
             "properties": {"site": {"type": "string"}, "score": _NUM_OR_NULL, "rank": {"type": ["integer", "null"]},
                            "score_delta": _NUM_OR_NULL, "not_met": {"type": "array", "items": {"type": "string"}},
+                           "outages": {"type": ["integer", "null"], "description": "outage events in the site's "
+                                       "report period; null when unknown (snapshot, Prometheus)"},
+                           "outage_seconds": _NUM_OR_NULL,
                            "unknown": {"type": "array", "items": {"type": "string"}},
                            "problem": {"type": ["string", "null"]}}}},
         "previous": {"type": ["object", "null"]},

@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Any
 
 from dxagent import __version__
+from dxagent.model import Status
+from dxagent.reports import outages as rep_outages
 from dxagent.reports.data import CheckInfo, SiteData, SnapshotData, StoreData, read_snapshot
 from dxagent.reports.evaluate import CriterionResult, Evaluation, evaluate
 from dxagent.reports.fmt import unit_of
 from dxagent.reports.profile import Profile
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "document", "build", "checks_from_config", "MAX_FINDINGS"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "document", "build", "checks_from_config", "site_outages", "MAX_FINDINGS",
+           "MAX_OUTAGES"]
 
 SCHEMA = "dxagent.site-report"
 SCHEMA_VERSION = 1
 MAX_FINDINGS = 50
 MAX_SERIES = 6
+MAX_OUTAGES = 500  # the longest are kept when a flapping link makes more (the summary counts them all)
 
 
 def _text(t: Any) -> dict[str, str] | None:
@@ -53,6 +57,7 @@ def _criterion(cr: CriterionResult) -> dict[str, Any]:
         "threshold": c.threshold,
         "warn": c.warn,
         "window_seconds": round(cr.until - cr.since, 3),
+        "profile_window_seconds": c.window if c.measure in ("availability", "percentile", "mean") else None,
         "outcome": cr.outcome,
         "at_risk": cr.at_risk,
         "value": _round(cr.value),
@@ -76,9 +81,32 @@ def findings(snapshot: Mapping[str, Any] | None) -> list[dict[str, Any]]:
     return out[:MAX_FINDINGS]
 
 
+def site_outages(data: SiteData, since: float, until: float) -> dict[str, Any] | None:
+    """The period's outage events merged per link, power events and their summary; None without history."""
+    found = data.outages(since, until)
+    if found is None:
+        return None
+    kinds = {c.check_id: c.kind for c in data.checks}
+    groups = {c.check_id: c.groups for c in data.checks}
+    events = rep_outages.link_events(found, kinds, groups, until)
+    power: list[dict[str, Any]] = []
+    power_ids = [c for c, k in kinds.items() if k in rep_outages.POWER_KINDS]
+    if power_ids:
+        power = rep_outages.power_events(data.outages(since, until, min_status=Status.WARN) or [], kinds, until)
+        rep_outages.attach_causes(events, power)
+    total = rep_outages.summary(events)
+    if len(events) > MAX_OUTAGES:
+        keep = sorted(sorted(events, key=lambda e: -e["seconds"])[:MAX_OUTAGES], key=lambda e: e["start"])
+        events = keep
+    return {"events": events, "power": power, "summary": total}
+
+
 def document(ev: Evaluation, site: Mapping[str, Any] | None, snapshot: Mapping[str, Any] | None = None,
-             generated: float | None = None) -> dict[str, Any]:
-    """The site report as a JSON-compatible dict (see dxagent.reports.schema.SITE_SCHEMA)."""
+             generated: float | None = None, outages: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The site report as a JSON-compatible dict (see dxagent.reports.schema.SITE_SCHEMA).
+
+    `outages`: from `site_outages` (None: no history, so the report cannot say).
+    """
     counts = ev.counts()
     site = dict(site or {})
     return {
@@ -108,6 +136,9 @@ def document(ev: Evaluation, site: Mapping[str, Any] | None, snapshot: Mapping[s
             for tr in ev.targets
         ],
         "findings": findings(snapshot),
+        "outages": None if outages is None else outages["events"],
+        "outage_summary": None if outages is None else outages["summary"],
+        "power_events": None if outages is None else outages["power"],
     }
 
 
@@ -147,7 +178,8 @@ def build(profile: Profile, *, until: float, period: float | None = None, cfg: A
         else:
             raise ValueError("a site report needs a history file or a snapshot file")
         ev = evaluate(profile, data, until, period)
+        events = site_outages(data, ev.since, until)
     finally:
         if opened is not None:
             opened.close()
-    return document(ev, site, snapshot)
+    return document(ev, site, snapshot, outages=events)

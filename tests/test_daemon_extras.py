@@ -24,7 +24,7 @@ def test_readiness_is_evaluated_and_exported(tmp_path: Path, tcp_listener: tuple
         assert 0 <= score <= 1
         # every plan02 target is there, met or unknown, and unknown is never counted as met
         targets = [k for k in lines if k.startswith("dxagent_readiness_target_met{")]
-        assert len(targets) == 14
+        assert len(targets) == 15  # plan02 has 15 targets (PWR-01 since issue #18)
         for key, met in lines.items():
             if key.startswith("dxagent_readiness_target_unknown{") and met == 1:
                 assert lines[key.replace("_unknown{", "_met{")] == 0

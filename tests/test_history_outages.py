@@ -172,3 +172,11 @@ def test_late_runs_count_the_same_raw_and_rolled_up(tmp_path: Path) -> None:
     assert raw["nodata"] == pytest.approx(0, abs=1e-6)
     assert rolled == pytest.approx(raw, abs=1e-6)
     assert raw["CRIT"] == pytest.approx(1008)  # first failing run 3024, first good one 4032
+
+
+def test_raw_rows_gone_falls_back_to_transitions_and_liveness(hist: History) -> None:
+    """Raw rows dropped by the size cap: the transitions still give the outage, liveness bounds it."""
+    feed(hist, T0, T0 + 300, cut(T0 + 100, T0 + 190))
+    hist._conn.execute("DELETE FROM raw")
+    (o,) = outages(hist, T0, T0 + 300)
+    assert (o.start, o.end, o.worst, o.reason) == (T0 + 100, T0 + 190, Status.CRIT, None)

@@ -9,12 +9,12 @@ from pydantic import BaseModel, ValidationError
 
 from dxagent import checks, limits
 from dxagent.config import ConfigError, Model, load_text
-from dxagent.limits import DaysLimit, NumberLimit, RateLimit, RatioLimit, RatioLowerLimit, TimeLimit
+from dxagent.limits import DaysLimit, NumberLimit, RateLimit, RatioLimit, RatioLowerLimit, RuntimeLimit, TimeLimit
 from dxagent.model import Status
 
 OK, WARN, CRIT = Status.OK, Status.WARN, Status.CRIT
 UPPER = (TimeLimit, RatioLimit, NumberLimit)
-LOWER = (DaysLimit, RateLimit, RatioLowerLimit)
+LOWER = (DaysLimit, RateLimit, RatioLowerLimit, RuntimeLimit)
 
 # ----------------------------------------------------------------------------- units
 

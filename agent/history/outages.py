@@ -172,6 +172,9 @@ def _refine(conn: sqlite3.Connection, sid: int, start: int, end: int | None, sta
         pieces.append(cur)
     if rolled and pieces and rolled[-1].end == cut and pieces[0].start - cut <= rows[0][3] * LATE_RUN:
         _absorb(rolled[-1], pieces.pop(0))  # one stretch across the roll-up boundary
+    if not rows and start >= cut:  # raw rows gone (size cap) but the change is known: liveness bounds it
+        pieces = [_Piece(s, None if e >= hi else e, max(statuses), Counter())
+                  for s, e in merge_intervals(alive, start, stop)]
     return [p for p in rolled + pieces if p.end is None or p.end > lo]
 
 

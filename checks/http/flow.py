@@ -41,6 +41,17 @@ class RedirectError(Exception):
         self.code = code
 
 
+def redirect_target(url: httpx.URL, location: str) -> httpx.URL:
+    """Where a redirect's Location leads from `url`; RedirectError when it is no usable http(s) URL."""
+    try:
+        target = url.join(location)
+    except httpx.InvalidURL as exc:
+        raise RedirectError("bad_redirect", f"invalid redirect Location ({exc})") from None
+    if target.scheme not in ("http", "https"):
+        raise RedirectError("bad_redirect", f"redirect to a non-http URL ({target.scheme}:)")
+    return target
+
+
 def _auth_headers(cfg: Config) -> dict[str, str]:
     if cfg.basic_auth is not None:
         pair = f"{cfg.basic_auth.username}:{cfg.basic_auth.password.reveal()}".encode()
@@ -79,12 +90,7 @@ async def _exchange(cfg: Config, client: httpx.AsyncClient, resolving: Resolving
             timeline.end("transfer")
         finally:
             await response.aclose()
-        try:
-            url = url.join(location)
-        except httpx.InvalidURL as exc:
-            raise RedirectError("bad_redirect", f"invalid redirect Location ({exc})") from None
-        if url.scheme not in ("http", "https"):
-            raise RedirectError("bad_redirect", f"redirect to a non-http URL ({url.scheme}:)")
+        url = redirect_target(url, location)
         m.redirects += 1
         m.final_url = redact_url(str(url))
         if m.redirects > cfg.max_redirects:

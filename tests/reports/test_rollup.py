@@ -144,7 +144,8 @@ def test_bad_files_and_snapshots(tmp_path: Path) -> None:
     assert "neither a site report" in by["other"]["problem"]
     assert by["snap-site"]["score"] is not None and "LAN-01" in by["snap-site"]["unknown"]
     assert "TLS-01" not in by["snap-site"]["unknown"] + by["snap-site"]["not_met"]  # evaluated from the snapshot
-    assert doc["counts"] == {"sites": 4, "with_data": 1, "no_data": 3}
+    assert doc["counts"] == {"sites": 4, "with_data": 1, "no_data": 3, "outages": 0}
+    assert by["snap-site"]["outages"] is None  # a snapshot cannot tell
 
 
 def test_prometheus_errors_are_clear() -> None:
