@@ -10,9 +10,9 @@ checks on **one link** that overlap in time become one event:
 * fail together = their outages overlap or touch (an event keeps growing while any member is down).
 
 Only availability kinds make outages (`OUTAGE_KINDS`): a certificate close to expiry or a full disk
-is CRIT but nothing is "down". Power events (non-OK periods of `POWER_KINDS`, the UPS kind) are
-listed apart; an outage starting while one lasts or within `POWER_WINDOW` after it gets
-`cause: "power"` (otherwise `cause` is null): the extension point for the `ups` kind.
+is CRIT but nothing is "down". Power events (when a `ups` check's UPS ran on battery) are listed
+apart; an outage starting while one lasts or within `POWER_WINDOW` after it ended gets
+`cause: "power"` (otherwise `cause` is null).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = ["OUTAGE_KINDS", "POWER_KINDS", "POWER_WINDOW", "host_of", "link_event
 
 OUTAGE_KINDS = frozenset({"ping", "tcp", "http", "dns", "tls", "sip", "snmp", "interfaces", "throughput"})
 POWER_KINDS = frozenset({"ups"})
-POWER_WINDOW = 120.0  # an outage starting up to 2 minutes after a power event began is caused by it
+POWER_WINDOW = 120.0  # an outage starting during a power event or up to 2 minutes after it is caused by it
 
 
 def host_of(target: str) -> str:
@@ -128,10 +128,46 @@ def link_events(found: Sequence[Outage], kinds: Mapping[str, str], groups: Mappi
     return out
 
 
-def power_events(found: Sequence[Outage], kinds: Mapping[str, str], until: float) -> list[dict[str, Any]]:
-    """Non-OK periods of POWER_KINDS checks (call `outages(..., min_status=Status.WARN)` for them)."""
-    return [_record(o, kinds.get(o.check_id, ""), until) for o in sorted(found, key=lambda o: o.start)
-            if kinds.get(o.check_id) in POWER_KINDS]
+def power_events(rows: Sequence[Any], kinds: Mapping[str, str], until: float) -> list[dict[str, Any]]:
+    """Periods when a UPS said it ran on battery, from the raw results (`Obs`) of POWER_KINDS checks.
+
+    Read from the `ups_on_battery` sample, not from the status: a UPS that cannot be read, or a
+    worn battery on mains, is not a power failure. A period starts at the first result on battery
+    and ends at the first result back on mains; where results stop (the agent itself lost power)
+    it ends one interval after the last result on battery. Worst is CRIT when the battery went low.
+    """
+    per: dict[tuple[str, str], list[Any]] = {}
+    for o in sorted(rows, key=lambda o: o.ts):
+        if kinds.get(o.check_id) in POWER_KINDS and "ups_on_battery" in o.samples:
+            per.setdefault((o.check_id, o.target), []).append(o)
+    out: list[dict[str, Any]] = []
+    for (check_id, target), obs in per.items():
+        start: float | None = None
+        low = False
+        last: Any = None
+        for o in obs:
+            on_battery = o.samples["ups_on_battery"] >= 1
+            gap = last is not None and o.ts - last.ts > 1.5 * max(last.interval, 1.0)
+            if start is not None and (not on_battery or gap):
+                end = o.ts if not gap else last.ts + max(last.interval, 1.0)
+                out.append(_power_record(check_id, kinds[check_id], target, start, end, low, until))
+                start, low = None, False
+            if on_battery and start is None:
+                start = o.ts
+            low = low or (on_battery and o.samples.get("ups_low_battery", 0) >= 1)
+            last = o
+        if start is not None:
+            ongoing = last.ts + 1.5 * max(last.interval, 1.0) >= until
+            end = None if ongoing else last.ts + max(last.interval, 1.0)
+            out.append(_power_record(check_id, kinds[check_id], target, start, end, low, until))
+    return sorted(out, key=lambda p: (p["start"], p["check"]))
+
+
+def _power_record(check_id: str, kind: str, target: str, start: float, end: float | None, low: bool,
+                  until: float) -> dict[str, Any]:
+    return {"check": check_id, "kind": kind, "target": target, "start": start, "end": end,
+            "seconds": round((until if end is None else end) - start, 3), "worst": "CRIT" if low else "WARN",
+            "reason": "down"}
 
 
 def attach_causes(events: list[dict[str, Any]], power: Sequence[Mapping[str, Any]]) -> None:

@@ -124,7 +124,7 @@ SITE_SCHEMA: dict[str, Any] = {
             "properties": {"count": {"type": "integer", "minimum": 0}, "seconds": {"type": "number", "minimum": 0},
                            "longest_seconds": {"type": "number", "minimum": 0},
                            "ongoing": {"type": "integer", "minimum": 0}, "power": {"type": "integer", "minimum": 0}}}]},
-        "power_events": {"description": "non-OK periods of UPS checks; null without history",
+        "power_events": {"description": "periods a UPS ran on battery (worst CRIT: its battery went low); null without history",
                          "anyOf": [{"type": "array", "items": _OUTAGE_CHECK}, {"type": "null"}]},
     },
 }

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from dxagent import __version__
-from dxagent.model import Status
 from dxagent.reports import outages as rep_outages
 from dxagent.reports.data import CheckInfo, SiteData, SnapshotData, StoreData, read_snapshot
 from dxagent.reports.evaluate import CriterionResult, Evaluation, evaluate
@@ -92,7 +91,7 @@ def site_outages(data: SiteData, since: float, until: float) -> dict[str, Any] |
     power: list[dict[str, Any]] = []
     power_ids = [c for c, k in kinds.items() if k in rep_outages.POWER_KINDS]
     if power_ids:
-        power = rep_outages.power_events(data.outages(since, until, min_status=Status.WARN) or [], kinds, until)
+        power = rep_outages.power_events(data.rows(power_ids, since, until) or [], kinds, until)
         rep_outages.attach_causes(events, power)
     total = rep_outages.summary(events)
     if len(events) > MAX_OUTAGES:

@@ -106,17 +106,50 @@ def test_only_availability_kinds_make_outages_and_ongoing_is_marked(tmp_path: Pa
     site.close()
 
 
+def _ups_samples(on_battery: tuple[float, float], low: tuple[float, float] | None = None):  # type: ignore[no-untyped-def]
+    """A UPS's samples: on battery in [a, b) after T0, battery low in `low`."""
+    def samples(ts: float) -> dict[str, Any]:
+        battery = T0 + on_battery[0] <= ts < T0 + on_battery[1]
+        is_low = low is not None and T0 + low[0] <= ts < T0 + low[1]
+        return {"ups_on_battery": float(battery), "ups_low_battery": float(is_low), "ups_up": 1.0}
+    return samples
+
+
 def test_outage_starting_after_a_power_event_is_marked_power(tmp_path: Path) -> None:
-    """The extension point for the ups kind: its non-OK periods are power events."""
+    """Power events are when the UPS ran on battery; a link outage during one or within 2 min after it is "power"."""
     site = Site(tmp_path)
     site.steps(T0, T0 + 3600, [
-        ("ups", "ups", "dummy@127.0.0.1", down((600, 1200), status=Status.WARN), no_samples),
-        ("dc-ping", "ping", "10.0.0.9", down((660, 900), (2400, 2500)), no_samples),
+        ("ups", "ups", "dummy@127.0.0.1", down((600, 1200), status=Status.WARN), _ups_samples((600, 1200), (1080, 1200))),
+        ("dc-ping", "ping", "10.0.0.9", down((660, 900), (1260, 1300), (2400, 2500)), no_samples),
     ], interval=STEP)
     doc = report_doc(site, T0 + 3600, 3600)
-    assert [(p["start"] - T0, p["end"] - T0, p["worst"]) for p in doc["power_events"]] == [(600, 1200, "WARN")]
-    assert [(e["start"] - T0, e["cause"]) for e in doc["outages"]] == [(660, "power"), (2400, None)]
-    assert doc["outage_summary"]["power"] == 1
+    assert [(p["start"] - T0, p["end"] - T0, p["worst"]) for p in doc["power_events"]] == [(600, 1200, "CRIT")]
+    assert [(e["start"] - T0, e["cause"]) for e in doc["outages"]] == [(660, "power"), (1260, "power"), (2400, None)]
+    assert doc["outage_summary"]["power"] == 2
+    site.close()
+
+
+def test_a_ups_that_cannot_be_read_or_a_worn_battery_is_no_power_event(tmp_path: Path) -> None:
+    """Only the UPS's own word (on battery) makes a power event, not the check's status."""
+    site = Site(tmp_path)
+    site.steps(T0, T0 + 3600, [
+        ("ups", "ups", "localhost:3493", down((0, 1800), status=Status.UNKNOWN), lambda ts: {"ups_up": 0.0}),
+        ("ups-rack", "ups", "10.0.0.20", down((0, 3600)), _ups_samples((9999, 9999))),   # CRIT: runtime short, on mains
+        ("dc-ping", "ping", "10.0.0.9", down((660, 900)), no_samples),
+    ], interval=STEP)
+    doc = report_doc(site, T0 + 3600, 3600)
+    assert doc["power_events"] == []
+    assert [e["cause"] for e in doc["outages"]] == [None]
+    site.close()
+
+
+def test_power_event_still_going_and_one_cut_short_by_the_agent_stopping(tmp_path: Path) -> None:
+    site = Site(tmp_path)
+    site.steps(T0, T0 + 3600, [("ups", "ups", "u", down((300, 9999), status=Status.WARN), _ups_samples((300, 9999)))],
+               alive=lambda ts: not T0 + 900 <= ts < T0 + 1500, interval=STEP)
+    doc = report_doc(site, T0 + 3600, 3600)
+    events = [(p["start"] - T0, None if p["end"] is None else p["end"] - T0) for p in doc["power_events"]]
+    assert events == [(300, 900), (1500, None)]   # the agent (on the same UPS) went dark at 900
     site.close()
 
 
