@@ -86,7 +86,9 @@ def _cfg(site: dict[str, Any], **extra: Any) -> discovery.Config:
     return discovery.Config.model_validate({
         "id": "lan", "subnets": [site["lan"].cidr_v4], "dns_server": f"127.0.0.1:{site['dns'].port}",
         "register_file": str(site["tmp"] / "register.csv"), "snmp": {"enabled": True, "community": "public"},
-        "self_reports": {"folder": str(site["reports"])}, "timeout": "20s", **extra})
+        "self_reports": {"folder": str(site["reports"])}, "timeout": "20s",
+        "port_timeout": "2s",  # a busy test machine can hold a SYN-ACK past the 0.5 s default
+        **extra})
 
 
 def _run(cfg: discovery.Config, services: dict[str, Any] | None = None, state: dict[str, Any] | None = None):
