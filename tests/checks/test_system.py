@@ -74,9 +74,11 @@ def test_ignore_mounts_and_thresholds_in_result() -> None:
     c = cfg(ignore_mounts=["/*"], thresholds={"filesystem_used": {"warn": 0.0, "crit": 0.0}})
     (r,) = aio.run(Runner().run_all([c]))
     assert not any(s.name == "system_filesystem_used_ratio" and dict(s.labels).get("mount") == "/" for s in r.samples)
-    c = cfg(thresholds={"filesystem_used": {"warn": 0.0}})
+    # only the filesystem limit can fire: the machine's own load, CPU, memory and swap must not decide
+    quiet = {name: {"warn": None, "crit": None} for name in ("cpu_usage", "load_per_core", "memory_used", "swap_used")}
+    c = cfg(thresholds={"filesystem_used": {"warn": 0.0}, **quiet})
     (r,) = aio.run(Runner().run_all([c]))
-    assert r.status == Status.WARN and r.reason == Reason.THRESHOLD
+    assert r.status == Status.WARN and r.reason == Reason.THRESHOLD, r.summary.en
 
 
 def test_warn_above_crit_is_rejected() -> None:
