@@ -17,7 +17,7 @@ the library used as documented: `AsyncClient(verify=…).get(url)` per probe):
 Each dxagent probe opens a new connection and does a full TLS handshake like blackbox does (no
 keep-alive across probes, no session resumption). `--profile http|https` instead runs dxagent's
 probe loop (16 in flight) under cProfile and prints where its Python time goes, per package and
-per function: the figures behind docs/decisions/http-01-httpx-trace.md.
+per function: the figures behind docs/decisions/0003-http-on-httpx-trace.md.
 dxagent's probe loop runs in a child process of the given interpreter, so `--baseline PYTHON`
 (another checkout's venv, e.g. a `git worktree` of main) adds that version's rows to the same run.
 `--memory` instead starts a fresh interpreter per version that imports what the daemon imports for

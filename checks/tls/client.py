@@ -3,7 +3,7 @@
 Python 3.11's `ssl` gives a client only the leaf, and nothing at all when verification fails;
 pyOpenSSL's public `Connection.get_peer_cert_chain` gives the whole presented chain, and a verify
 callback that records each error and lets the handshake finish gives every problem with its depth
-(docs/decisions/tls-01-presented-chain.md). The host name is checked by OpenSSL through
+(docs/decisions/0002-tls-presented-chain.md). The host name is checked by OpenSSL through
 `ssl.SSLContext.check_hostname`, in a second, short handshake that trusts only the presented leaf,
 so the name verdict does not depend on the chain. Both run over memory BIOs on asyncio sockets or
 streams, so STARTTLS and the timeout work the same as for plain TLS.
