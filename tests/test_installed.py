@@ -179,6 +179,14 @@ def test_run_serves_healthz_then_sigterm_exits_0(venv: Path, daemon: tuple[subpr
         assert time.monotonic() < deadline, "no /healthz within 30 s"
         time.sleep(0.2)
     time.sleep(1.5)  # a run of each check, so the snapshot and history have data
+    # the status page's templates and the report templates ship in the wheel
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as page:
+        html = page.read().decode()
+    assert page.status == 200 and "UBND xã Cài Đặt" in html and "host" in html
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/report", timeout=30) as report_page:
+        assert report_page.status == 200 and "<html" in report_page.read().decode().lower()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as metrics:
+        assert b"dxagent_check_status" in metrics.read()
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
