@@ -249,6 +249,28 @@ class NetLab:
         path.write_text(text, encoding="utf-8")
         return path
 
+    def cut(self, host: Host) -> None:
+        """Drop every packet arriving at the host's eth0 (nft, inside its namespace): a cut link.
+
+        Not `ip link set down`, which would send the traffic out of the machine's default route.
+        """
+        self.run_in(host, "nft", "-f", "-", input=(
+            "table inet dxcut {\n  chain in {\n    type filter hook input priority -200; policy accept;\n"
+            '    iifname "eth0" counter drop\n  }\n}\n'))
+
+    def restore(self, host: Host) -> None:
+        """Undo `cut`."""
+        self.run_in(host, "nft", "delete", "table", "inet", "dxcut")
+
+    def tcp_listener(self, host: Host, port: int) -> subprocess.Popen[str]:
+        """A TCP service in the host (accepts and closes each connection); kill() it when done."""
+        code = (f"import socket\ns = socket.create_server(('0.0.0.0', {port}))\n"
+                "print('ready', flush=True)\nwhile True:\n    s.accept()[0].close()\n")
+        proc = subprocess.Popen(["ip", "netns", "exec", host.ns, sys.executable, "-c", code],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n", proc.stderr
+        return proc
+
     def set_link(self, host: Host, up: bool) -> None:
         """Set the host's eth0 up or down (inside its namespace)."""
         self.run_in(host, "ip", "link", "set", host.ifname, "up" if up else "down")

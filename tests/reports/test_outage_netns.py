@@ -31,28 +31,6 @@ BEFORE, AFTER = 45.0, 45.0  # the report window: 45 s before the cut, the cut, 4
 TOLERANCE = INTERVAL + TIMEOUT
 PORT = 8443
 
-SERVER = """
-import socket
-s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", PORT))
-s.listen(64)
-print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    c.close()
-""".replace("PORT", str(PORT))
-
-CUT_RULES = """\
-table inet dxcut {
-  chain in {
-    type filter hook input priority -200; policy accept;
-    iifname "eth0" counter drop
-  }
-}
-"""
-
-
 @pytest.fixture
 def lab() -> Iterator[netns.NetLab]:
     netns.skip_unless_available()
@@ -84,18 +62,16 @@ def _report(cfg: Path, history: Path, until: float, period: str) -> dict:  # typ
 def test_a_90s_cut_is_one_outage_of_the_right_length(lab: netns.NetLab, tmp_path: Path) -> None:
     lan = lab.lan()
     dc = lan.add_host()
-    server = subprocess.Popen(["ip", "netns", "exec", dc.ns, sys.executable, "-c", SERVER],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = lab.tcp_listener(dc, PORT)
     try:
-        assert server.stdout is not None and server.stdout.readline() == "ready\n"
         state = tmp_path / "state"
         cfg = _config(tmp_path / "dxagent.yml", state, dc.v4)
         with dxagent_run(cfg) as agent:
             time.sleep(BEFORE + 2 * INTERVAL)  # a full window of OK before the cut
-            lab.run_in(dc, "nft", "-f", "-", input=CUT_RULES)
+            lab.cut(dc)
             cut_at = time.time()
             time.sleep(CUT)
-            lab.run_in(dc, "nft", "delete", "table", "inet", "dxcut")
+            lab.restore(dc)
             restored_at = time.time()
             time.sleep(AFTER + 2 * INTERVAL)  # the window's end and the run after it are recorded
             assert agent.stop() == 0

@@ -25,27 +25,6 @@ pytestmark = pytest.mark.slow
 
 INTERVAL, TIMEOUT = 2.0, 1.0
 PORT = 8443
-SERVER = f"""
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", {PORT}))
-s.listen(64)
-print("ready", flush=True)
-while True:
-    c, _ = s.accept()
-    c.close()
-"""
-CUT_RULES = """\
-table inet dxcut {
-  chain in {
-    type filter hook input priority -200; policy accept;
-    iifname "eth0" counter drop
-  }
-}
-"""
-
-
 @pytest.fixture
 def lab() -> Iterator[netns.NetLab]:
     netns.skip_unless_available()
@@ -60,18 +39,17 @@ def nut(tmp_path: Path) -> Iterator[NutServer]:
 
 
 def _cut(lab: netns.NetLab, dc: netns.Host, seconds: float) -> tuple[float, float]:
-    lab.run_in(dc, "nft", "-f", "-", input=CUT_RULES)
+    lab.cut(dc)
     cut_at = time.time()
     time.sleep(seconds)
-    lab.run_in(dc, "nft", "delete", "table", "inet", "dxcut")
+    lab.restore(dc)
     return cut_at, time.time()
 
 
 def test_uplink_cut_30s_after_the_ups_went_on_battery_is_marked_power(lab: netns.NetLab, nut: NutServer,
                                                                       tmp_path: Path) -> None:
     dc = lab.lan().add_host()
-    server = subprocess.Popen(["ip", "netns", "exec", dc.ns, sys.executable, "-c", SERVER],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = lab.tcp_listener(dc, PORT)
     state = tmp_path / "state"
     cfg = tmp_path / "dxagent.yml"
     cfg.write_text(f"""\
@@ -82,7 +60,6 @@ checks:
   - {{id: dc-tcp, kind: tcp, host: "{dc.v4}", port: {PORT}, interval: {INTERVAL:g}s, timeout: {TIMEOUT:g}s, groups: [tslcd]}}
 """, encoding="utf-8")
     try:
-        assert server.stdout is not None and server.stdout.readline() == "ready\n"
         with dxagent_run(cfg) as agent:
             time.sleep(4 * INTERVAL)
             first_cut = _cut(lab, dc, 10)              # a cut on mains: not power
